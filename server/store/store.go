@@ -1,0 +1,122 @@
+// Package store is the bbolt implementation of the server's stores. It owns
+// every bbolt transaction: no bbolt type and no byte slice read inside a
+// transaction leaves it.
+//
+// One file holds everything, a bucket per entity (see the bucket names
+// below), secondary indexes kept in the same transaction as the record they
+// index, and big-endian keys wherever order matters. Open creates missing
+// buckets and runs migrations up to SchemaVersion.
+//
+// A Store is safe for concurrent use. bbolt allows one writer at a time;
+// telemetry ingest batches many messages per write transaction (see
+// CommitReports) so that one fsync covers many acknowledgements.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the version of the layout this code reads and writes.
+const SchemaVersion = 1
+
+// Bucket names. Each is created by Open.
+var (
+	bucketMeta         = []byte("meta")          // "schema" -> uint64
+	bucketDevices      = []byte("devices")       // device id -> fleet.Device JSON; NextSequence numbers asset tags
+	bucketDeviceIdent  = []byte("device_ident")  // identifier key ("uuid:…", "mac:…") -> device id
+	bucketDeviceTag    = []byte("device_tag")    // asset tag -> device id
+	bucketCredentials  = []byte("credentials")   // MQTT username -> credential record
+	bucketEnrollTokens = []byte("enroll_tokens") // token hash -> enrolment token record
+	bucketAPITokens    = []byte("api_tokens")    // token hash -> API token record
+	bucketLatest       = []byte("latest")        // device id 0x00 kind -> latest report of that kind
+	bucketHistory      = []byte("history")       // device id 0x00 metric 0x00 be64(unix nano) -> float64
+	bucketDedupe       = []byte("dedupe")        // device id -> replay window of seqs
+	bucketSummary      = []byte("summary")       // device id -> telemetry summary (last seen, online, battery)
+)
+
+var allBuckets = [][]byte{
+	bucketMeta, bucketDevices, bucketDeviceIdent, bucketDeviceTag, bucketCredentials,
+	bucketEnrollTokens, bucketAPITokens, bucketLatest, bucketHistory, bucketDedupe, bucketSummary,
+}
+
+// Store is the server's bbolt store.
+type Store struct {
+	db *bolt.DB
+}
+
+// Options tune Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock held by another process.
+	// Zero means 2 seconds.
+	Timeout time.Duration
+	// NoSync disables fsync, for benchmarks that measure something else.
+	// Never set it in production: acknowledged messages could be lost.
+	NoSync bool
+}
+
+// Open opens or creates the store at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open store %s: %w (is another valise-server running on it?)", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := uint64(0)
+		if b := meta.Get([]byte("schema")); len(b) == 8 {
+			v = binary.BigEndian.Uint64(b)
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("%w: file has schema %d, this server knows up to %d", ErrSchema, v, SchemaVersion)
+		}
+		// Migrations from v to SchemaVersion go here, in order.
+		return meta.Put([]byte("schema"), be64(SchemaVersion))
+	})
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Backup writes a consistent copy of the whole store to w, as of one read
+// transaction, while writers go on.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+func be64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
