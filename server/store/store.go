@@ -47,7 +47,8 @@ var allBuckets = [][]byte{
 
 // Store is the server's bbolt store.
 type Store struct {
-	db *bolt.DB
+	db  *bolt.DB
+	tel telemetry // replay windows of CommitReports, see telemetry.go
 }
 
 // Options tune Open.
