@@ -1,0 +1,446 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/wire"
+)
+
+// History bounds. Each (device, metric) keeps at most one point per
+// HistoryResolution (a later sample of the same slot replaces the earlier
+// one), at most HistoryMaxPoints points and none older than HistoryMaxAge
+// before the newest; the oldest are trimmed in the transaction that adds.
+const (
+	HistoryResolution = time.Minute
+	HistoryMaxPoints  = 2016 // a week of 5-minute reports
+	HistoryMaxAge     = 7 * 24 * time.Hour
+)
+
+// Report is one accepted up message, ready to store.
+type Report struct {
+	Device   string
+	Seq      uint64
+	Kind     wire.Channel
+	At       time.Time // when the agent sampled it
+	Received time.Time // when the server received it
+	Body     []byte    // plain JSON body of the envelope
+	Figures  []Figure  // figures for the history, extracted by ingest
+}
+
+// Figure is one value of a history metric (apitype.Metric*).
+type Figure struct {
+	Metric string
+	Value  float64
+}
+
+// Presence is a device's connection coming up or going down.
+type Presence struct {
+	Device string
+	Online bool
+	At     time.Time
+}
+
+// Summary is what the fleet list needs of a device's telemetry.
+type Summary struct {
+	// LastSeen is when the server last received anything from the device.
+	LastSeen    time.Time
+	Online      bool
+	OnlineSince time.Time
+	// BatteryHealth and BatteryCharge come from the newest health report
+	// that had them; nil if none had.
+	BatteryHealth, BatteryCharge *float64
+	// Reported is when each kind of report was last received, by kind.
+	Reported map[string]time.Time
+}
+
+// summaryRec is the stored form of a Summary plus bookkeeping.
+type summaryRec struct {
+	LastSeen      time.Time            `json:"last_seen"`
+	Online        bool                 `json:"online"`
+	OnlineSince   time.Time            `json:"online_since,omitzero"`
+	PresenceAt    time.Time            `json:"presence_at,omitzero"`
+	BatteryHealth *float64             `json:"battery_health,omitempty"`
+	BatteryCharge *float64             `json:"battery_charge,omitempty"`
+	BatteryAt     time.Time            `json:"battery_at,omitzero"`
+	Reported      map[string]time.Time `json:"reported,omitempty"`
+	Points        map[string]int       `json:"points,omitempty"` // history points held, by metric
+}
+
+func (r *summaryRec) summary() Summary {
+	s := Summary{
+		LastSeen: r.LastSeen, Online: r.Online, OnlineSince: r.OnlineSince,
+		BatteryHealth: r.BatteryHealth, BatteryCharge: r.BatteryCharge,
+	}
+	if len(r.Reported) > 0 {
+		s.Reported = make(map[string]time.Time, len(r.Reported))
+		for k, v := range r.Reported {
+			s.Reported[k] = v
+		}
+	}
+	return s
+}
+
+// telemetry is the in-memory side of the telemetry buckets: the replay
+// windows, loaded on first use and replaced only after a commit succeeded.
+type telemetry struct {
+	mu      sync.Mutex // serialises CommitReports and ResetDedupe
+	windows map[string]*window
+}
+
+// CommitReports stores reports and presence changes in one write
+// transaction, hence one fsync. stored[i] is false when rs[i] is a duplicate
+// of an earlier (Device, Seq), in the store or earlier in rs; nothing of a
+// duplicate is written. On error nothing at all is written.
+//
+// For each stored report it keeps the latest body of its kind (unless a
+// newer one, by At, is already there), adds its figures to the history and
+// updates the device's Summary. Presence changes are applied after the
+// reports, in order; one older than the device's last presence change is
+// ignored.
+func (s *Store) CommitReports(rs []Report, presence []Presence) (stored []bool, err error) {
+	s.tel.mu.Lock()
+	defer s.tel.mu.Unlock()
+	if s.tel.windows == nil {
+		s.tel.windows = make(map[string]*window)
+	}
+	stored = make([]bool, len(rs))
+	windows := make(map[string]*window)
+	sums := make(map[string]*summaryRec)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		c := commit{
+			tx: tx, latest: tx.Bucket(bucketLatest), history: tx.Bucket(bucketHistory),
+			dedupe: tx.Bucket(bucketDedupe), summary: tx.Bucket(bucketSummary), sums: sums,
+		}
+		for i := range rs {
+			r := &rs[i]
+			if !wire.ValidDeviceID(r.Device) || r.Seq == 0 {
+				return fmt.Errorf("store report %q seq %d: %w", r.Device, r.Seq, ErrInvalid)
+			}
+			w := windows[r.Device]
+			if w == nil {
+				if w, err = s.loadWindow(c.dedupe, r.Device); err != nil {
+					return err
+				}
+				windows[r.Device] = w
+			}
+			if w.seen(r.Seq) {
+				continue
+			}
+			w.mark(r.Seq)
+			stored[i] = true
+			if err := c.report(r); err != nil {
+				return err
+			}
+		}
+		for _, p := range presence {
+			if !wire.ValidDeviceID(p.Device) {
+				return fmt.Errorf("store presence of %q: %w", p.Device, ErrInvalid)
+			}
+			if err := c.presence(p); err != nil {
+				return err
+			}
+		}
+		for dev, w := range windows {
+			if err := c.dedupe.Put([]byte(dev), w.marshal()); err != nil {
+				return fmt.Errorf("put replay window of %s: %w", dev, err)
+			}
+		}
+		for dev, sum := range sums {
+			b, err := json.Marshal(sum)
+			if err != nil {
+				return fmt.Errorf("encode summary of %s: %w", dev, err)
+			}
+			if err := c.summary.Put([]byte(dev), b); err != nil {
+				return fmt.Errorf("put summary of %s: %w", dev, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit %d reports: %w", len(rs), err)
+	}
+	for dev, w := range windows {
+		s.tel.windows[dev] = w
+	}
+	return stored, nil
+}
+
+// loadWindow returns a private copy of dev's replay window, to be published
+// in the cache only once the transaction commits.
+func (s *Store) loadWindow(b *bolt.Bucket, dev string) (*window, error) {
+	if w, ok := s.tel.windows[dev]; ok {
+		cp := *w
+		return &cp, nil
+	}
+	v := b.Get([]byte(dev))
+	if v == nil {
+		return &window{}, nil
+	}
+	w, err := unmarshalWindow(v)
+	if err != nil {
+		return nil, fmt.Errorf("replay window of %s: %w", dev, err)
+	}
+	return w, nil
+}
+
+// commit holds what one CommitReports transaction works on.
+type commit struct {
+	tx                                *bolt.Tx
+	latest, history, dedupe, summary *bolt.Bucket
+	sums                              map[string]*summaryRec
+	key                               []byte // scratch for history keys
+}
+
+func (c *commit) sum(dev string) (*summaryRec, error) {
+	if r, ok := c.sums[dev]; ok {
+		return r, nil
+	}
+	r := new(summaryRec)
+	if v := c.summary.Get([]byte(dev)); v != nil {
+		if err := json.Unmarshal(v, r); err != nil {
+			return nil, fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, dev, err)
+		}
+	}
+	c.sums[dev] = r
+	return r, nil
+}
+
+func (c *commit) report(r *Report) error {
+	sum, err := c.sum(r.Device)
+	if err != nil {
+		return err
+	}
+	if r.Received.After(sum.LastSeen) {
+		sum.LastSeen = r.Received
+	}
+	if sum.Reported == nil {
+		sum.Reported = make(map[string]time.Time)
+	}
+	if r.Received.After(sum.Reported[string(r.Kind)]) {
+		sum.Reported[string(r.Kind)] = r.Received
+	}
+
+	at := unixNano(r.At)
+	lk := latestKey(r.Device, r.Kind)
+	if old := c.latest.Get(lk); len(old) < 8 || int64(binary.BigEndian.Uint64(old)) <= at {
+		v := make([]byte, 8+len(r.Body))
+		binary.BigEndian.PutUint64(v, uint64(at))
+		copy(v[8:], r.Body)
+		if err := c.latest.Put(lk, v); err != nil {
+			return fmt.Errorf("put latest %s of %s: %w", r.Kind, r.Device, err)
+		}
+	}
+
+	var health, charge *float64
+	for _, f := range r.Figures {
+		if math.IsNaN(f.Value) || math.IsInf(f.Value, 0) {
+			continue
+		}
+		if err := c.point(sum, r.Device, f.Metric, r.At, f.Value); err != nil {
+			return err
+		}
+		switch f.Metric {
+		case apitype.MetricBatteryHealth:
+			health = &f.Value
+		case apitype.MetricBatteryCharge:
+			charge = &f.Value
+		}
+	}
+	if (health != nil || charge != nil) && !r.At.Before(sum.BatteryAt) {
+		sum.BatteryHealth, sum.BatteryCharge, sum.BatteryAt = health, charge, r.At
+	}
+	return nil
+}
+
+// point adds one history point and trims the series to its bounds.
+func (c *commit) point(sum *summaryRec, dev, metric string, at time.Time, v float64) error {
+	prefix := historyPrefix(c.key[:0], dev, metric)
+	slot := unixNano(at.Truncate(HistoryResolution))
+	c.key = binary.BigEndian.AppendUint64(prefix, uint64(slot))
+	key := c.key
+	if sum.Points == nil {
+		sum.Points = make(map[string]int)
+	}
+	if c.history.Get(key) == nil {
+		sum.Points[metric]++
+	}
+	var val [8]byte
+	binary.BigEndian.PutUint64(val[:], math.Float64bits(v))
+	if err := c.history.Put(key, val[:]); err != nil {
+		return fmt.Errorf("put history %s of %s: %w", metric, dev, err)
+	}
+	// Trim from the oldest: past the count, or older than the age bound
+	// measured from the newest point of the series.
+	cur := c.history.Cursor()
+	newest := slot
+	if k, _ := cur.Seek(append(prefix[:len(prefix):len(prefix)], 0xff)); k == nil {
+		if k, _ = cur.Last(); k != nil && bytes.HasPrefix(k, prefix) {
+			newest = int64(binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+	} else if k, _ = cur.Prev(); k != nil && bytes.HasPrefix(k, prefix) {
+		newest = int64(binary.BigEndian.Uint64(k[len(prefix):]))
+	}
+	cutoff := newest - int64(HistoryMaxAge)
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Seek(prefix) {
+		if sum.Points[metric] <= HistoryMaxPoints && int64(binary.BigEndian.Uint64(k[len(prefix):])) >= cutoff {
+			break
+		}
+		if err := cur.Delete(); err != nil {
+			return fmt.Errorf("trim history %s of %s: %w", metric, dev, err)
+		}
+		sum.Points[metric]--
+	}
+	return nil
+}
+
+func (c *commit) presence(p Presence) error {
+	sum, err := c.sum(p.Device)
+	if err != nil {
+		return err
+	}
+	if p.At.Before(sum.PresenceAt) {
+		return nil
+	}
+	if p.Online && (!sum.Online || sum.OnlineSince.IsZero()) {
+		sum.OnlineSince = p.At
+	}
+	if !p.Online {
+		sum.OnlineSince = time.Time{}
+	}
+	sum.Online, sum.PresenceAt = p.Online, p.At
+	if p.At.After(sum.LastSeen) {
+		sum.LastSeen = p.At
+	}
+	return nil
+}
+
+// Summary returns the telemetry summary of device, or ErrNotFound if it
+// never reported.
+func (s *Store) Summary(device string) (Summary, error) {
+	var sum Summary
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSummary).Get([]byte(device))
+		if v == nil {
+			return fmt.Errorf("summary of %s: %w", device, ErrNotFound)
+		}
+		var r summaryRec
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, device, err)
+		}
+		sum = r.summary()
+		return nil
+	})
+	return sum, err
+}
+
+// Summaries returns the summary of every device that ever reported, by id.
+func (s *Store) Summaries() (map[string]Summary, error) {
+	out := make(map[string]Summary)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSummary).ForEach(func(k, v []byte) error {
+			var r summaryRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, k, err)
+			}
+			out[string(k)] = r.summary()
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Latest returns the newest body (by the agent's At) of device's reports of
+// kind, and that At; ErrNotFound if none. The body is a copy.
+func (s *Store) Latest(device string, kind wire.Channel) (body []byte, at time.Time, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLatest).Get(latestKey(device, kind))
+		if len(v) < 8 {
+			return fmt.Errorf("latest %s of %s: %w", kind, device, ErrNotFound)
+		}
+		at = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+		body = bytes.Clone(v[8:])
+		return nil
+	})
+	return body, at, err
+}
+
+// History returns device's points of metric at or after since, oldest
+// first. With limit > 0 it returns only the newest limit of them.
+func (s *Store) History(device, metric string, since time.Time, limit int) ([]apitype.Point, error) {
+	var pts []apitype.Point
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := historyPrefix(nil, device, metric)
+		from := binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(unixNano(since)))
+		cur := tx.Bucket(bucketHistory).Cursor()
+		for k, v := cur.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			if len(k) != len(prefix)+8 || len(v) != 8 {
+				return fmt.Errorf("%w: history key %q", ErrCorrupt, k)
+			}
+			pts = append(pts, apitype.Point{
+				At:    time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):]))).UTC(),
+				Value: math.Float64frombits(binary.BigEndian.Uint64(v)),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("history %s of %s: %w", metric, device, err)
+	}
+	if limit > 0 && len(pts) > limit {
+		pts = pts[len(pts)-limit:]
+	}
+	return pts, nil
+}
+
+// ResetDedupe forgets device's replay window, so that its seq may start
+// again at 1: for a device re-enrolled with a fresh agent state.
+func (s *Store) ResetDedupe(device string) error {
+	s.tel.mu.Lock()
+	defer s.tel.mu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDedupe).Delete([]byte(device))
+	})
+	if err != nil {
+		return fmt.Errorf("reset replay window of %s: %w", device, err)
+	}
+	delete(s.tel.windows, device)
+	return nil
+}
+
+func latestKey(dev string, kind wire.Channel) []byte {
+	k := make([]byte, 0, len(dev)+1+len(kind))
+	k = append(k, dev...)
+	k = append(k, 0)
+	return append(k, kind...)
+}
+
+func historyPrefix(dst []byte, dev, metric string) []byte {
+	dst = append(dst, dev...)
+	dst = append(dst, 0)
+	dst = append(dst, metric...)
+	return append(dst, 0)
+}
+
+// unixNano returns t in Unix nanoseconds, clamped to what an int64 holds
+// and to 0 for times before 1970, so that keys sort by time.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Year() < 1970:
+		return 0
+	case t.Year() > 2261:
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
