@@ -1,0 +1,49 @@
+# Valise — make help lists the targets.
+
+GO       ?= go
+BIN      := bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+GOFLAGS_BUILD := -trimpath -ldflags="$(LDFLAGS)"
+DEMO_DIR ?= demo-data
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## install what builds and tests need on Debian (mosquitto, pci.ids, smartmontools)
+	@scripts/deps.sh
+
+.PHONY: build
+build: ## build bin/valise, bin/valise-server and bin/valise-agent
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/ ./cmd/valise ./cmd/valise-server ./cmd/valise-agent
+
+.PHONY: test
+test: deps ## vet and run every test that needs no real hardware (incl. Mosquitto integration)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet, also for the windows and android agent builds
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./agent/... ./cmd/valise-agent ./internal/...
+
+.PHONY: run
+run: build ## run valise-server with its embedded broker on ./valise-data
+	$(BIN)/valise-server
+
+.PHONY: demo
+demo: deps build ## server + a real agent for this machine + a simulated fleet of 40 devices
+	@scripts/demo.sh $(BIN) $(DEMO_DIR)
+
+.PHONY: bench
+bench: deps ## run every benchmark and write bench/results.md (ratios against baselines run alongside)
+	@scripts/bench.sh
+
+.PHONY: clean
+clean: ## remove build outputs and demo data
+	rm -rf $(BIN) dist $(DEMO_DIR)
