@@ -74,37 +74,45 @@ func NewEnvelope(device string, seq uint64, at time.Time, kind Channel, body any
 // version, required fields, and the body of its kind (see DecodeBody). The
 // returned envelope's Body is always plain JSON.
 func Decode(payload []byte) (Envelope, error) {
+	env, _, err := DecodeFull(payload)
+	return env, err
+}
+
+// DecodeFull is Decode that also returns the decoded body, as DecodeBody
+// does, so that a caller needing both parses the body only once.
+func DecodeFull(payload []byte) (Envelope, any, error) {
 	var env Envelope
 	if len(payload) > MaxPayload {
-		return env, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxPayload)
+		return env, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxPayload)
 	}
 	if bytes.HasPrefix(payload, gzipMagic) {
 		zr, err := gzip.NewReader(bytes.NewReader(payload))
 		if err != nil {
-			return env, fmt.Errorf("%w: gzip: %v", ErrMalformed, err)
+			return env, nil, fmt.Errorf("%w: gzip: %v", ErrMalformed, err)
 		}
 		plain, err := io.ReadAll(io.LimitReader(zr, MaxPayload+1))
 		if err != nil {
-			return env, fmt.Errorf("%w: gzip: %v", ErrMalformed, err)
+			return env, nil, fmt.Errorf("%w: gzip: %v", ErrMalformed, err)
 		}
 		if len(plain) > MaxPayload {
-			return env, fmt.Errorf("%w: inflates past %d bytes", ErrTooLarge, MaxPayload)
+			return env, nil, fmt.Errorf("%w: inflates past %d bytes", ErrTooLarge, MaxPayload)
 		}
 		payload = plain
 	}
 	if err := json.Unmarshal(payload, &env); err != nil {
-		return env, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return env, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if env.V != Version {
-		return env, fmt.Errorf("%w: v=%d, want %d", ErrVersion, env.V, Version)
+		return env, nil, fmt.Errorf("%w: v=%d, want %d", ErrVersion, env.V, Version)
 	}
 	if err := env.check(); err != nil {
-		return env, err
+		return env, nil, err
 	}
-	if _, err := DecodeBody(env.Kind, env.Body); err != nil {
-		return env, err
+	body, err := DecodeBody(env.Kind, env.Body)
+	if err != nil {
+		return env, nil, err
 	}
-	return env, nil
+	return env, body, nil
 }
 
 func (env Envelope) check() error {
