@@ -194,10 +194,10 @@ func (s *Store) loadWindow(b *bolt.Bucket, dev string) (*window, error) {
 
 // commit holds what one CommitReports transaction works on.
 type commit struct {
-	tx                                *bolt.Tx
+	tx                               *bolt.Tx
 	latest, history, dedupe, summary *bolt.Bucket
-	sums                              map[string]*summaryRec
-	key                               []byte // scratch for history keys
+	sums                             map[string]*summaryRec
+	key                              []byte // scratch for history keys
 }
 
 func (c *commit) sum(dev string) (*summaryRec, error) {

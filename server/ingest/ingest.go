@@ -1,0 +1,340 @@
+// Package ingest turns the devices' MQTT messages into stored telemetry.
+//
+// Submit validates a message (topic, envelope, the device it claims to be
+// against the one that authenticated), extracts the figures kept in the
+// history, and hands it to a single committer goroutine. The committer takes
+// everything queued at that moment (up to MaxBatch), stores it with one
+// store.CommitReports call, that is one write transaction and one fsync,
+// and then releases every caller with its own result. There is no timer: a
+// lone message is committed at once, and under load batches grow by
+// themselves while the previous commit is on disk.
+//
+// So when Submit returns nil the message is on disk (or was a duplicate of
+// one that is), and the broker may send its PUBACK.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/valise-numerique/valise/internal/wire"
+	"github.com/valise-numerique/valise/server/store"
+)
+
+// DefaultMaxBatch is the default largest number of messages per commit.
+const DefaultMaxBatch = 1024
+
+// maxLogged bounds the set of (device, reason) pairs already logged, so
+// that a flood of made-up device ids cannot grow it without limit.
+const maxLogged = 10000
+
+// Config configures an Ingester.
+type Config struct {
+	// Store receives the batches. Required.
+	Store *store.Store
+	// Topics parses the topics messages arrive on.
+	Topics wire.Topics
+	// MaxBatch is the largest number of messages per commit; 0 means
+	// DefaultMaxBatch.
+	MaxBatch int
+	// Registerer receives the ingest metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger logs rejections (once per device and reason) and store
+	// failures; nil means slog.Default().
+	Logger *slog.Logger
+	// Now stamps the reception time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports the first field of c that is unusable.
+func (c Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return fmt.Errorf("%w: Store is required", ErrConfig)
+	case c.MaxBatch < 0:
+		return fmt.Errorf("%w: MaxBatch %d is negative", ErrConfig, c.MaxBatch)
+	}
+	return nil
+}
+
+// Ingester validates messages and group-commits them. It is safe for
+// concurrent use; Close stops it.
+type Ingester struct {
+	cfg   Config
+	queue chan *request
+	done  chan struct{}
+
+	mu     sync.RWMutex // held shared while enqueueing, exclusively by Close
+	closed bool
+
+	m      metrics
+	logMu  sync.Mutex
+	logged map[string]struct{}
+}
+
+// request is one message or presence change waiting for its commit.
+type request struct {
+	presence   bool
+	report     store.Report
+	state      store.Presence
+	stored     bool
+	err        error
+	done       chan struct{}
+	countAsMsg bool // a presence message from the presence topic
+}
+
+var requests = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
+
+// New starts an Ingester.
+func New(cfg Config) (*Ingester, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	i := &Ingester{
+		cfg:    cfg,
+		queue:  make(chan *request, cfg.MaxBatch),
+		done:   make(chan struct{}),
+		m:      newMetrics(),
+		logged: make(map[string]struct{}),
+	}
+	if cfg.Registerer != nil {
+		if err := i.m.register(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("register ingest metrics: %w", err)
+		}
+	}
+	go i.run()
+	return i, nil
+}
+
+// Submit validates one MQTT message and returns once it is stored. topic is
+// the MQTT topic, payload the message. authDevice is the device the broker
+// authenticated, or "" to trust the topic (an external broker that enforces
+// per-device ACLs).
+//
+// It returns nil when the message is stored or is a duplicate of a stored
+// one; an error wrapping a wire sentinel (see wire.Reason) when the message
+// is refused, which is counted and logged once per device and reason;
+// ErrClosed after Close; a store error when the commit failed, in which case
+// the sender must send again; or ctx's error if ctx ends first (the message
+// may still be committed).
+func (i *Ingester) Submit(ctx context.Context, authDevice, topic string, payload []byte) error {
+	req, err := i.parse(authDevice, topic, payload)
+	if err != nil {
+		i.reject(authDevice, topic, err)
+		return err
+	}
+	if req == nil {
+		return nil
+	}
+	return i.wait(ctx, req)
+}
+
+// SetPresence records that device's connection went up or down at at. It
+// returns once stored.
+func (i *Ingester) SetPresence(device string, online bool, at time.Time) error {
+	if !wire.ValidDeviceID(device) {
+		return fmt.Errorf("presence of %q: %w", device, wire.ErrInvalid)
+	}
+	req := requests.Get().(*request)
+	*req = request{presence: true, state: store.Presence{Device: device, Online: online, At: at}, done: req.done}
+	return i.wait(context.Background(), req)
+}
+
+// Close stops accepting messages, commits those already queued, waits for
+// the committer to finish and returns. Submit calls after Close fail with
+// ErrClosed.
+func (i *Ingester) Close() error {
+	i.mu.Lock()
+	if !i.closed {
+		i.closed = true
+		close(i.queue)
+	}
+	i.mu.Unlock()
+	<-i.done
+	return nil
+}
+
+// parse validates a message and builds its request; nil, nil for a message
+// that needs no storing.
+func (i *Ingester) parse(authDevice, topic string, payload []byte) (*request, error) {
+	id, ch, err := i.cfg.Topics.Parse(topic)
+	if err != nil {
+		return nil, err
+	}
+	if !ch.Up() {
+		return nil, fmt.Errorf("%w: %s is not an up channel", wire.ErrTopic, ch)
+	}
+	if authDevice != "" && id != authDevice {
+		return nil, fmt.Errorf("%w: %s published on the topic of %s", wire.ErrWrongDevice, authDevice, id)
+	}
+	now := i.cfg.Now()
+	if ch == wire.ChanPresence {
+		var online bool
+		switch string(payload) {
+		case wire.PresenceOnline:
+			online = true
+		case wire.PresenceOffline:
+		case "":
+			return nil, nil // a retained presence being cleared
+		default:
+			return nil, fmt.Errorf("%w: presence %.32q", wire.ErrMalformed, payload)
+		}
+		req := requests.Get().(*request)
+		*req = request{presence: true, countAsMsg: true, state: store.Presence{Device: id, Online: online, At: now}, done: req.done}
+		return req, nil
+	}
+	env, body, err := wire.DecodeFull(payload)
+	if err != nil {
+		return nil, err
+	}
+	if env.Device != id {
+		return nil, fmt.Errorf("%w: envelope of %s on the topic of %s", wire.ErrWrongDevice, env.Device, id)
+	}
+	if env.Kind != ch {
+		return nil, fmt.Errorf("%w: %s envelope on the %s topic", wire.ErrInvalid, env.Kind, ch)
+	}
+	req := requests.Get().(*request)
+	*req = request{report: store.Report{
+		Device: id, Seq: env.Seq, Kind: env.Kind, At: env.At, Received: now,
+		Body: env.Body, Figures: Figures(body),
+	}, done: req.done}
+	return req, nil
+}
+
+// wait queues req, waits for its commit and recycles it.
+func (i *Ingester) wait(ctx context.Context, req *request) error {
+	i.mu.RLock()
+	if i.closed {
+		i.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case i.queue <- req:
+	case <-ctx.Done():
+		i.mu.RUnlock()
+		return ctx.Err()
+	}
+	i.mu.RUnlock()
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		return ctx.Err() // req now belongs to the committer alone
+	}
+	err := req.err
+	if err == nil && !req.presence && !req.stored {
+		i.m.duplicates.Inc()
+	}
+	*req = request{done: req.done}
+	requests.Put(req)
+	return err
+}
+
+// run is the committer: it takes what is queued, commits it, answers.
+func (i *Ingester) run() {
+	defer close(i.done)
+	batch := make([]*request, 0, i.cfg.MaxBatch)
+	var reports []store.Report
+	var presence []store.Presence
+	for {
+		first, ok := <-i.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < i.cfg.MaxBatch {
+			select {
+			case r, ok := <-i.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		reports, presence = i.commit(batch, reports[:0], presence[:0])
+	}
+}
+
+func (i *Ingester) commit(batch []*request, reports []store.Report, presence []store.Presence) ([]store.Report, []store.Presence) {
+	for _, r := range batch {
+		if r.presence {
+			presence = append(presence, r.state)
+		} else {
+			reports = append(reports, r.report)
+		}
+	}
+	start := time.Now()
+	stored, err := i.cfg.Store.CommitReports(reports, presence)
+	i.m.commitSeconds.Observe(time.Since(start).Seconds())
+	i.m.batchSize.Observe(float64(len(batch)))
+	if err != nil {
+		i.cfg.Logger.Error("ingest commit failed", "messages", len(batch), "err", err)
+	}
+	n := 0
+	for _, r := range batch {
+		r.err = err
+		switch {
+		case err != nil:
+		case r.presence:
+			if r.countAsMsg {
+				i.m.messages.WithLabelValues(string(wire.ChanPresence)).Inc()
+			}
+		default:
+			r.stored = stored[n]
+			if r.stored {
+				i.m.messages.WithLabelValues(string(r.report.Kind)).Inc()
+			}
+		}
+		if !r.presence {
+			n++
+		}
+		r.done <- struct{}{}
+	}
+	clear(reports) // drop references to bodies until the next batch
+	return reports, presence
+}
+
+// reject counts a refused message and logs it once per device and reason.
+func (i *Ingester) reject(authDevice, topic string, err error) {
+	reason := wire.Reason(err)
+	i.m.rejected.WithLabelValues(reason).Inc()
+	dev := authDevice
+	if dev == "" {
+		if id, _, perr := i.cfg.Topics.Parse(topic); perr == nil {
+			dev = id
+		}
+	}
+	key := dev + "\x00" + reason
+	i.logMu.Lock()
+	_, seen := i.logged[key]
+	full := len(i.logged) >= maxLogged
+	if !seen && !full {
+		i.logged[key] = struct{}{}
+	}
+	i.logMu.Unlock()
+	if seen || full {
+		return
+	}
+	i.cfg.Logger.Warn("message refused; further ones from this device for this reason are only counted",
+		"device", dev, "reason", reason, "topic", topic, "err", err)
+}
