@@ -1,0 +1,141 @@
+package fleet
+
+import (
+	"cmp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valise-numerique/valise/internal/wire"
+)
+
+// State is a device's lifecycle state. Only this package changes it.
+type State string
+
+// Lifecycle states, as in the design:
+//
+//	intake -> needs_wipe -> wiping -> wiped -> provisioning -> ready -> on_loan -> needs_wipe ...
+//	                  \-> wipe_failed -> (retry) wiping            \-> maintenance -> needs_wipe
+//	any -> lost ; lost -> needs_wipe (found) ; wiped -> retired (donated / recycled)
+const (
+	StateIntake       State = "intake" // enrolled, never wiped by us
+	StateNeedsWipe    State = "needs_wipe"
+	StateWiping       State = "wiping"
+	StateWipeFailed   State = "wipe_failed"
+	StateWiped        State = "wiped"
+	StateProvisioning State = "provisioning"
+	StateReady        State = "ready"
+	StateOnLoan       State = "on_loan"
+	StateMaintenance  State = "maintenance"
+	StateLost         State = "lost"
+	StateRetired      State = "retired"
+)
+
+// States lists every lifecycle state in the order of the cycle.
+var States = []State{
+	StateIntake, StateNeedsWipe, StateWiping, StateWipeFailed, StateWiped,
+	StateProvisioning, StateReady, StateOnLoan, StateMaintenance, StateLost, StateRetired,
+}
+
+// Valid reports whether s is one of the lifecycle states.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Note kinds.
+const (
+	// NoteHardwareChanged records that a re-enrolment matched the device
+	// with other parts than before.
+	NoteHardwareChanged = "hardware_changed"
+	// NoteEnrolled records a first enrolment or a re-enrolment.
+	NoteEnrolled = "enrolled"
+	// NoteIdentityConflict records that the device's fingerprint shares
+	// identifiers with other devices it was not merged with.
+	NoteIdentityConflict = "identity_conflict"
+)
+
+// maxNotes bounds Device.Notes; the oldest are dropped first. The audit
+// log keeps the full story.
+const maxNotes = 32
+
+// Note is a dated remark on a device that people should see.
+type Note struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+	Text string    `json:"text"`
+}
+
+// Device is one managed device as the fleet knows it. Telemetry (online,
+// last seen, battery) lives in the store's telemetry buckets, not here.
+type Device struct {
+	ID       string `json:"id"`
+	AssetTag string `json:"asset_tag"`
+	Class    string `json:"class"`
+	State    State  `json:"state"`
+	Vendor   string `json:"vendor,omitempty"`
+	Model    string `json:"model,omitempty"`
+	Serial   string `json:"serial,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	// Fingerprint is the normalised hardware identity of the last enrolment.
+	Fingerprint  wire.Fingerprint `json:"fingerprint"`
+	AgentVersion string           `json:"agent_version,omitempty"`
+	// EnrolledAt is the first enrolment; LastEnrolledAt the latest one.
+	EnrolledAt     time.Time `json:"enrolled_at"`
+	LastEnrolledAt time.Time `json:"last_enrolled_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	// HardwareChanged is set when a re-enrolment matched this device with
+	// other parts than before; it stays set until someone clears it.
+	HardwareChanged bool   `json:"hardware_changed,omitempty"`
+	Kit             string `json:"kit,omitempty"`
+	Venue           string `json:"venue,omitempty"`
+	// Notes are the latest remarks (hardware changes, identity conflicts).
+	Notes []Note `json:"notes,omitempty"`
+}
+
+func (d *Device) addNote(n Note) {
+	d.Notes = append(d.Notes, n)
+	if len(d.Notes) > maxNotes {
+		d.Notes = append([]Note(nil), d.Notes[len(d.Notes)-maxNotes:]...)
+	}
+}
+
+// Filter selects devices in Devices. Empty fields match everything.
+type Filter struct {
+	Class string
+	State State
+}
+
+func (f Filter) match(d Device) bool {
+	return (f.Class == "" || d.Class == f.Class) && (f.State == "" || d.State == f.State)
+}
+
+// CompareAssetTags orders asset tags naturally: by the text before the
+// trailing number, then by that number, so VAL-0999 < VAL-1000 < VAL-10000.
+func CompareAssetTags(a, b string) int {
+	pa, na := splitTag(a)
+	pb, nb := splitTag(b)
+	if c := strings.Compare(pa, pb); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(na, nb); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+func splitTag(s string) (string, uint64) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	n, err := strconv.ParseUint(s[i:], 10, 64)
+	if err != nil {
+		return s, 0
+	}
+	return s[:i], n
+}

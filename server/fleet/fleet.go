@@ -1,0 +1,285 @@
+package fleet
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config configures a Fleet.
+type Config struct {
+	// Store keeps devices and tokens. Required.
+	Store Store
+	// Dedupe is reset for a device when it re-enrols. Optional.
+	Dedupe DedupeResetter
+	// AssetTagPrefix starts every asset tag the fleet numbers; "VAL-" by
+	// default, giving VAL-0001, VAL-0002…
+	AssetTagPrefix string
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// Rand is the source of ids and secrets; crypto/rand by default.
+	Rand io.Reader
+	// Logger receives identity conflicts and hardware changes.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.AssetTagPrefix == "" {
+		c.AssetTagPrefix = "VAL-"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports the first bad field of c.
+func (c Config) Validate() error {
+	if c.Store == nil {
+		return fmt.Errorf("fleet config: Store is required")
+	}
+	if strings.TrimSpace(c.AssetTagPrefix) != c.AssetTagPrefix || len(c.AssetTagPrefix) > 16 {
+		return fmt.Errorf("fleet config: AssetTagPrefix %q must be at most 16 characters without spaces", c.AssetTagPrefix)
+	}
+	return nil
+}
+
+// Fleet is the fleet domain. It is safe for concurrent use: every change
+// goes through one store transaction.
+type Fleet struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Fleet over cfg.Store.
+func New(cfg Config) (*Fleet, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Fleet{cfg: cfg, log: cfg.Logger}, nil
+}
+
+func (f *Fleet) now() time.Time { return f.cfg.Now().UTC() }
+
+// Role is what a person may do.
+type Role string
+
+// Roles, from least to most powerful in the field; admin may do everything.
+const (
+	RoleMediateur  Role = "mediateur"
+	RoleLogistics  Role = "logistics"
+	RoleTechnician Role = "technician"
+	RoleAdmin      Role = "admin"
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleMediateur, RoleLogistics, RoleTechnician, RoleAdmin}
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool { return slices.Contains(Roles, r) }
+
+// Principal is the person behind an API token.
+type Principal struct {
+	Name string
+	Role Role
+}
+
+// Allowed reports whether p holds one of roles; admin holds them all.
+func (p Principal) Allowed(roles ...Role) bool {
+	return p.Role == RoleAdmin || slices.Contains(roles, p.Role)
+}
+
+// HashSecret returns the hex SHA-256 of a secret, the form stores keep.
+// Secrets are 192 bits or more of randomness, so a fast hash is enough.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// equalHash compares two hex hashes in constant time.
+func equalHash(a, b string) bool {
+	return len(a) == len(b) && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// secret returns prefix + 32 random bytes in unpadded base64url.
+func (f *Fleet) secret(prefix string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(f.cfg.Rand, b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns prefix + 12 random lowercase base32 characters (60 bits),
+// which satisfies wire.ValidDeviceID.
+func (f *Fleet) newID(prefix string) (string, error) {
+	b := make([]byte, 8)
+	if _, err := io.ReadFull(f.cfg.Rand, b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return prefix + idEncoding.EncodeToString(b)[:12], nil
+}
+
+// Secret prefixes make a leaked secret recognisable by scanners and people.
+const (
+	prefixEnrollToken = "vet_"
+	prefixAPIToken    = "vat_"
+)
+
+// Authenticate returns the principal of an API bearer token, or an error
+// wrapping ErrUnauthorized.
+func (f *Fleet) Authenticate(bearer string) (Principal, error) {
+	if !strings.HasPrefix(bearer, prefixAPIToken) || len(bearer) > 128 {
+		return Principal{}, fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+	}
+	h := HashSecret(bearer)
+	t, err := f.cfg.Store.APIToken(h)
+	if errors.Is(err, ErrNotFound) {
+		return Principal{}, fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !equalHash(t.Hash, h) {
+		return Principal{}, fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+	}
+	return Principal{Name: t.Name, Role: t.Role}, nil
+}
+
+// CreateAPIToken makes an API token for a person and returns its record and
+// its secret, shown once.
+func (f *Fleet) CreateAPIToken(name string, role Role) (APIToken, string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 128 {
+		return APIToken{}, "", fmt.Errorf("%w: name must be 1 to 128 characters", ErrInvalid)
+	}
+	if !role.Valid() {
+		return APIToken{}, "", fmt.Errorf("%w: role %q is not one of %v", ErrInvalid, role, Roles)
+	}
+	secret, err := f.secret(prefixAPIToken)
+	if err != nil {
+		return APIToken{}, "", fmt.Errorf("create API token: %w", err)
+	}
+	id, err := f.newID("a")
+	if err != nil {
+		return APIToken{}, "", fmt.Errorf("create API token: %w", err)
+	}
+	t := APIToken{ID: id, Hash: HashSecret(secret), Name: name, Role: role, CreatedAt: f.now()}
+	if err := f.cfg.Store.PutAPIToken(t); err != nil {
+		return APIToken{}, "", fmt.Errorf("create API token: %w", err)
+	}
+	return t, secret, nil
+}
+
+// BootstrapAdmin makes the first admin token when there is no admin token
+// yet. It hands the secret to save (the server writes it to a file) before
+// storing its hash, so a failure never leaves a working token nobody has.
+// It reports whether it made one.
+func (f *Fleet) BootstrapAdmin(save func(secret string) error) (bool, error) {
+	tokens, err := f.cfg.Store.APITokens()
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	for _, t := range tokens {
+		if t.Role == RoleAdmin {
+			return false, nil
+		}
+	}
+	secret, err := f.secret(prefixAPIToken)
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	id, err := f.newID("a")
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if err := save(secret); err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	t := APIToken{ID: id, Hash: HashSecret(secret), Name: "admin", Role: RoleAdmin, CreatedAt: f.now()}
+	if err := f.cfg.Store.PutAPIToken(t); err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	return true, nil
+}
+
+// AuthenticateDevice checks a device's MQTT username and password and
+// returns its device id. It implements the broker's Authenticator.
+func (f *Fleet) AuthenticateDevice(username, password string) (string, bool) {
+	if username == "" || password == "" || len(password) > 256 {
+		return "", false
+	}
+	c, err := f.cfg.Store.Credential(username)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			f.log.Error("read MQTT credential", "username", username, "err", err)
+		}
+		return "", false
+	}
+	if !equalHash(c.Hash, HashSecret(password)) {
+		return "", false
+	}
+	return c.DeviceID, true
+}
+
+// Device returns the device a reference names: its id, or its asset tag in
+// any case.
+func (f *Fleet) Device(ref string) (Device, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" || len(ref) > 128 {
+		return Device{}, fmt.Errorf("%w: empty or overlong device reference", ErrInvalid)
+	}
+	d, err := f.cfg.Store.Device(strings.ToLower(ref))
+	if err == nil {
+		return d, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Device{}, fmt.Errorf("read device %s: %w", ref, err)
+	}
+	id, err := f.cfg.Store.DeviceIDByTag(strings.ToUpper(ref))
+	if errors.Is(err, ErrNotFound) {
+		return Device{}, fmt.Errorf("%w: no device matches %s", ErrNotFound, ref)
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("read device %s: %w", ref, err)
+	}
+	d, err = f.cfg.Store.Device(id)
+	if err != nil {
+		return Device{}, fmt.Errorf("read device %s: %w", ref, err)
+	}
+	return d, nil
+}
+
+// Devices returns the devices that match filter, sorted by asset tag.
+func (f *Fleet) Devices(filter Filter) ([]Device, error) {
+	all, err := f.cfg.Store.Devices()
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	out := all[:0]
+	for _, d := range all {
+		if filter.match(d) {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b Device) int { return CompareAssetTags(a.AssetTag, b.AssetTag) })
+	return out, nil
+}

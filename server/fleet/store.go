@@ -1,0 +1,102 @@
+package fleet
+
+import "time"
+
+// Store is what the fleet needs from storage. Methods report a missing
+// record with an error for which errors.Is(err, ErrNotFound) holds. Values
+// returned are copies the caller owns.
+type Store interface {
+	DeviceStore
+	TokenStore
+}
+
+// DeviceStore reads devices and runs enrolments.
+type DeviceStore interface {
+	// Enroll runs fn inside one write transaction, with the enrolment token
+	// whose hash is tokenHash (ErrNotFound if none). Whatever fn writes
+	// through tx, and the token as fn leaves it (its use count), commit
+	// together when fn returns nil; nothing is written when it fails.
+	Enroll(tokenHash string, fn func(tok *EnrollToken, tx EnrollTx) error) error
+	// Device returns the device with this id.
+	Device(id string) (Device, error)
+	// DeviceIDByTag returns the id of the device with this asset tag
+	// (exact, upper case).
+	DeviceIDByTag(tag string) (string, error)
+	// Devices returns every device, in no particular order.
+	Devices() ([]Device, error)
+}
+
+// EnrollTx is the view of the write transaction that Store.Enroll hands
+// to the fleet. It is valid only inside that call.
+type EnrollTx interface {
+	// IdentOwner returns the id of the device that owns an identifier key
+	// (see IdentKeys), or "" if none does.
+	IdentOwner(key string) (string, error)
+	// TagOwner returns the id of the device with this asset tag, or "".
+	TagOwner(tag string) (string, error)
+	// Device returns the device with this id.
+	Device(id string) (Device, error)
+	// NextAssetSeq returns the next number of the asset tag sequence.
+	NextAssetSeq() (uint64, error)
+	// PutDevice writes d and its indexes: its asset tag, and every key of
+	// IdentKeys(d.Fingerprint), which it takes over from any device that
+	// held it; keys of its previous fingerprint that it no longer has are
+	// released.
+	PutDevice(d Device) error
+	// PutCredential writes (replaces) an MQTT credential.
+	PutCredential(c Credential) error
+}
+
+// TokenStore keeps enrolment tokens, MQTT credentials and API tokens,
+// each by the hash of its secret (credentials by username).
+type TokenStore interface {
+	// PutEnrollToken writes (replaces) an enrolment token.
+	PutEnrollToken(t EnrollToken) error
+	// Credential returns the MQTT credential of a username.
+	Credential(username string) (Credential, error)
+	// PutAPIToken writes (replaces) an API token.
+	PutAPIToken(t APIToken) error
+	// APIToken returns the API token with this hash.
+	APIToken(hash string) (APIToken, error)
+	// APITokens returns every API token, in no particular order.
+	APITokens() ([]APIToken, error)
+}
+
+// DedupeResetter forgets the telemetry deduplication state of a device. A
+// re-enrolled device runs a fresh agent whose seq restarts at 1.
+type DedupeResetter interface {
+	ResetDedupe(device string) error
+}
+
+// EnrollToken is an enrolment token as stored: only the hash of its
+// secret.
+type EnrollToken struct {
+	ID        string    `json:"id"`
+	Hash      string    `json:"hash"`
+	Class     string    `json:"class"`
+	Uses      int       `json:"uses"`
+	Used      int       `json:"used"`
+	Kit       string    `json:"kit,omitempty"`
+	Venue     string    `json:"venue,omitempty"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Credential is a device's MQTT account: username (the device id) and the
+// hash of its password.
+type Credential struct {
+	Username  string    `json:"username"`
+	DeviceID  string    `json:"device_id"`
+	Hash      string    `json:"hash"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// APIToken is a person's API token as stored: only the hash of its secret.
+type APIToken struct {
+	ID        string    `json:"id"`
+	Hash      string    `json:"hash"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}
