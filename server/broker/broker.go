@@ -1,0 +1,371 @@
+// Package broker runs the MQTT side of the server: the embedded mochi-mqtt
+// broker (New) or a consumer of an external broker (NewExternal). No mochi
+// or paho type leaves this package.
+//
+// Embedded, the broker authenticates every connection (per-device
+// credentials through an Authenticator, the server's own account, nothing
+// anonymous), lets a device publish only its own up topics and subscribe only
+// its own cmd topic, and ingests each device message inside mochi's
+// OnPublish hook, which runs before the PUBACK: the Sink returns once the
+// message is on disk, so a PUBACK means durable.
+//
+// A device that publishes where it may not is never disconnected for it: an
+// MQTT 3.1.1 client cannot be told "not authorised" for a QoS 1 publish, and
+// paho would resend the message after every reconnect, forever. Such
+// messages are acknowledged and dropped, counted and logged once per device.
+// The same holds for payloads the Sink refuses. Only when storing fails is
+// the PUBACK withheld, so that the agent sends the message again.
+package broker
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/valise-numerique/valise/internal/wire"
+)
+
+// Authenticator checks a device's MQTT credentials (server/fleet).
+type Authenticator interface {
+	// AuthenticateDevice returns the device id that username and password
+	// belong to, and false if they belong to none.
+	AuthenticateDevice(username, password string) (deviceID string, ok bool)
+}
+
+// Sink receives device messages and presence changes (*ingest.Ingester).
+// Submit returns nil once the message is stored (or is a duplicate), an
+// error wrapping a wire sentinel for a refused message, and any other error
+// when it could not store the message.
+type Sink interface {
+	Submit(ctx context.Context, authDevice, topic string, payload []byte) error
+	SetPresence(device string, online bool, at time.Time) error
+}
+
+// Defaults of the embedded broker.
+const (
+	// MaxPacket is the largest MQTT packet accepted: a maximal payload
+	// plus room for the topic and headers. Larger packets end the
+	// connection (mochi cannot skip them).
+	MaxPacket = wire.MaxPayload + 16<<10
+	// clientWritesPending bounds each client's outbound queue: agents
+	// receive few messages, and this is the bulk of a connection's memory.
+	clientWritesPending = 64
+	// receiveMaximum bounds the QoS 1 messages a client may have in flight.
+	receiveMaximum = 256
+	// maxLogged bounds the set of (client, reason) pairs already logged.
+	maxLogged = 10000
+)
+
+// Config configures the embedded broker.
+type Config struct {
+	// Addr is the TCP address to listen on, e.g. "127.0.0.1:1883";
+	// ":0" picks a free port (see Broker.Addr).
+	Addr string
+	// TLS, if set, makes the listener speak MQTT over TLS.
+	TLS *tls.Config
+	// Topics is the topic layout.
+	Topics wire.Topics
+	// Auth checks device credentials. Required.
+	Auth Authenticator
+	// Sink stores device messages. Required.
+	Sink Sink
+	// ServerUsername and ServerPassword are the server's own account: it
+	// may subscribe to everything and publish anywhere, and its messages
+	// are not ingested. Empty disables the account.
+	ServerUsername, ServerPassword string
+	// Registerer receives the broker metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger logs refusals (once per client and reason); nil means
+	// slog.Default(). mochi's own messages are logged at warning and above.
+	Logger *slog.Logger
+	// Now stamps presence changes; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate reports the first field of c that is unusable.
+func (c Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return fmt.Errorf("%w: Addr is required", ErrConfig)
+	case c.Auth == nil:
+		return fmt.Errorf("%w: Auth is required", ErrConfig)
+	case c.Sink == nil:
+		return fmt.Errorf("%w: Sink is required", ErrConfig)
+	case c.ServerUsername != "" && c.ServerPassword == "":
+		return fmt.Errorf("%w: ServerPassword is required with ServerUsername", ErrConfig)
+	}
+	return nil
+}
+
+// Broker is the embedded MQTT broker.
+type Broker struct {
+	cfg      Config
+	srv      *mqtt.Server
+	listener *listeners.TCP
+	m        brokerMetrics
+	log      *logOnce
+
+	mu       sync.Mutex
+	sessions map[*mqtt.Client]session // authenticated connections
+	current  map[string]*mqtt.Client  // device id -> its live connection
+	started  bool
+	closed   bool
+}
+
+// session is what authentication established about a connection.
+type session struct {
+	device string // "" for the server's account
+}
+
+// New builds the embedded broker; Start makes it listen.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumMessageExpiryInterval = 0 // keep queued commands and retained presence
+	caps.MaximumPacketSize = MaxPacket
+	caps.MaximumClientWritesPending = clientWritesPending
+	caps.ReceiveMaximum = receiveMaximum
+	caps.MaximumInflight = 1024
+	srv := mqtt.New(&mqtt.Options{
+		Capabilities: caps,
+		InlineClient: true,
+		Logger:       slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "mqtt"),
+	})
+	b := &Broker{
+		cfg:      cfg,
+		srv:      srv,
+		m:        newBrokerMetrics(),
+		log:      newLogOnce(cfg.Logger),
+		sessions: make(map[*mqtt.Client]session),
+		current:  make(map[string]*mqtt.Client),
+	}
+	if cfg.Registerer != nil {
+		if err := b.m.register(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("register broker metrics: %w", err)
+		}
+	}
+	if err := srv.AddHook(&hook{b: b}, nil); err != nil {
+		return nil, fmt.Errorf("add broker hook: %w", err)
+	}
+	b.listener = listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "mqtt", Address: cfg.Addr, TLSConfig: cfg.TLS})
+	return b, nil
+}
+
+// Start listens on Config.Addr and serves clients in the background.
+func (b *Broker) Start() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started || b.closed {
+		return fmt.Errorf("start broker: %w", ErrStarted)
+	}
+	if err := b.srv.AddListener(b.listener); err != nil {
+		return fmt.Errorf("listen on %s: %w", b.cfg.Addr, err)
+	}
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("serve mqtt: %w", err)
+	}
+	b.started = true
+	return nil
+}
+
+// Addr returns the address the broker listens on (host:port), once started.
+func (b *Broker) Addr() string { return b.listener.Address() }
+
+// Publish sends payload on topic at QoS 1 to the subscribers, queuing it for
+// disconnected persistent sessions (commands for offline agents). retain
+// keeps it as the topic's retained message.
+func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
+	if err := b.srv.Publish(topic, payload, retain, 1); err != nil {
+		return fmt.Errorf("publish on %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Close disconnects every client, marking devices offline, and stops.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	started := b.started
+	b.mu.Unlock()
+	if !started {
+		return nil
+	}
+	return b.srv.Close()
+}
+
+// hook connects mochi to the broker.
+type hook struct {
+	mqtt.HookBase
+	b *Broker
+}
+
+func (h *hook) ID() string { return "valise" }
+
+func (h *hook) Provides(x byte) bool {
+	switch x {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect:
+		return true
+	}
+	return false
+}
+
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	b := h.b
+	user, pass := string(cl.Properties.Username), string(pk.Connect.Password)
+	remote := cl.Net.Remote
+	if user == "" {
+		b.m.authFailures.Inc()
+		b.log.warn("anonymous:"+remote, "mqtt connection refused: anonymous", "client", cl.ID, "remote", remote)
+		return false
+	}
+	if b.cfg.ServerUsername != "" && user == b.cfg.ServerUsername {
+		if subtle.ConstantTimeCompare([]byte(pass), []byte(b.cfg.ServerPassword)) != 1 {
+			b.m.authFailures.Inc()
+			b.log.warn("server:"+remote, "mqtt connection refused: bad password for the server account", "remote", remote)
+			return false
+		}
+		b.addSession(cl, session{})
+		return true
+	}
+	dev, ok := b.cfg.Auth.AuthenticateDevice(user, pass)
+	if !ok {
+		b.m.authFailures.Inc()
+		b.log.warn("creds:"+user, "mqtt connection refused: unknown credentials", "username", user, "remote", remote)
+		return false
+	}
+	if cl.ID != dev {
+		// A device may only hold its own session: another client id could
+		// take over another device's session and read its commands.
+		b.m.authFailures.Inc()
+		b.log.warn("clientid:"+dev, "mqtt connection refused: client id is not the device id", "device", dev, "client", cl.ID)
+		return false
+	}
+	b.addSession(cl, session{device: dev})
+	return true
+}
+
+func (b *Broker) addSession(cl *mqtt.Client, s session) {
+	b.mu.Lock()
+	b.sessions[cl] = s
+	b.mu.Unlock()
+}
+
+func (b *Broker) session(cl *mqtt.Client) (session, bool) {
+	b.mu.Lock()
+	s, ok := b.sessions[cl]
+	b.mu.Unlock()
+	return s, ok
+}
+
+func (h *hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	b := h.b
+	s, ok := b.session(cl)
+	if !ok || s.device == "" {
+		return
+	}
+	b.mu.Lock()
+	b.current[s.device] = cl
+	b.m.connected.Set(float64(len(b.current)))
+	b.mu.Unlock()
+	if err := b.cfg.Sink.SetPresence(s.device, true, b.cfg.Now()); err != nil {
+		b.cfg.Logger.Error("record presence", "device", s.device, "err", err)
+	}
+}
+
+func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	b := h.b
+	if errors.Is(err, packets.ErrPacketTooLarge) {
+		b.m.tooLarge.Inc()
+		b.log.warn("large:"+cl.ID, "mqtt client disconnected: packet too large", "client", cl.ID, "limit", MaxPacket)
+	}
+	b.mu.Lock()
+	s, ok := b.sessions[cl]
+	delete(b.sessions, cl)
+	last := ok && s.device != "" && b.current[s.device] == cl
+	if last {
+		delete(b.current, s.device)
+		b.m.connected.Set(float64(len(b.current)))
+	}
+	b.mu.Unlock()
+	if !last {
+		return // the server's account, or a session taken over by a newer one
+	}
+	if err := b.cfg.Sink.SetPresence(s.device, false, b.cfg.Now()); err != nil {
+		b.cfg.Logger.Error("record presence", "device", s.device, "err", err)
+	}
+}
+
+// OnACLCheck allows every publish (OnPublish filters them, without
+// disconnecting) and lets a device subscribe to, and receive, only its own
+// cmd topic.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write || cl.Net.Inline {
+		return true
+	}
+	s, ok := h.b.session(cl)
+	if !ok {
+		return false
+	}
+	if s.device == "" || topic == h.b.cfg.Topics.Device(s.device, wire.ChanCmd) {
+		return true
+	}
+	h.b.m.aclDenied.Inc()
+	h.b.log.warn("sub:"+s.device, "mqtt subscription refused: a device may only subscribe to its cmd topic", "device", s.device, "filter", topic)
+	return false
+}
+
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	b := h.b
+	s, ok := b.session(cl)
+	if !ok {
+		return pk, packets.CodeSuccessIgnore
+	}
+	if s.device == "" {
+		return pk, nil // the server's own account
+	}
+	id, ch, err := b.cfg.Topics.Parse(pk.TopicName)
+	if err != nil || id != s.device || !ch.Up() {
+		b.m.aclDenied.Inc()
+		b.log.warn("pub:"+s.device, "mqtt publish dropped: a device may only publish on its own up topics", "device", s.device, "topic", pk.TopicName)
+		return pk, packets.CodeSuccessIgnore
+	}
+	err = b.cfg.Sink.Submit(context.Background(), s.device, pk.TopicName, pk.Payload)
+	switch {
+	case err == nil:
+		return pk, nil
+	case wire.Reason(err) != "other":
+		// Refused payload, counted and logged by the Sink: acknowledge and
+		// drop it, or the agent would resend it forever.
+		return pk, packets.CodeSuccessIgnore
+	default:
+		// Not stored (the Sink logs why): withhold the PUBACK so that the
+		// agent keeps the message and sends it again.
+		return pk, packets.ErrRejectPacket
+	}
+}
