@@ -1,0 +1,122 @@
+package agent
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/valise-numerique/valise/internal/wire"
+)
+
+// Files of a state dir.
+const (
+	StateFile = "state.json" // State, mode 0600: it holds the MQTT password
+	SpoolFile = "spool.db"   // the outbox, see package spool
+)
+
+// State is what enrolment leaves in the state dir, in StateFile.
+type State struct {
+	Server      string           `json:"server"` // the API's base URL
+	DeviceID    string           `json:"device_id"`
+	AssetTag    string           `json:"asset_tag"`
+	Class       string           `json:"class"`
+	MQTTURL     string           `json:"mqtt_url"`
+	TopicPrefix string           `json:"topic_prefix"`
+	Username    string           `json:"username"`
+	Password    string           `json:"password"`
+	CommandKey  string           `json:"command_key"` // server's ed25519 public key, base64
+	Config      wire.AgentConfig `json:"config"`
+	EnrolledAt  time.Time        `json:"enrolled_at"`
+}
+
+// Validate reports the first missing or malformed field of s.
+func (s State) Validate() error {
+	switch {
+	case !wire.ValidDeviceID(s.DeviceID):
+		return fmt.Errorf("%w: device_id %q", ErrBadState, s.DeviceID)
+	case s.MQTTURL == "":
+		return fmt.Errorf("%w: mqtt_url is empty", ErrBadState)
+	case s.Username == "":
+		return fmt.Errorf("%w: username is empty", ErrBadState)
+	}
+	if _, err := s.commandKey(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s State) commandKey() (ed25519.PublicKey, error) {
+	k, err := base64.StdEncoding.DecodeString(s.CommandKey)
+	if err != nil || len(k) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: command_key is not a base64 ed25519 public key", ErrBadState)
+	}
+	return ed25519.PublicKey(k), nil
+}
+
+// LoadState reads dir/state.json.
+func LoadState(dir string) (State, error) {
+	var s State
+	path := filepath.Join(dir, StateFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, fmt.Errorf("load state %s: %w (run valise-agent enroll first)", path, ErrNotEnrolled)
+	}
+	if err != nil {
+		return s, fmt.Errorf("load state %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("load state %s: %w: %v", path, ErrBadState, err)
+	}
+	if err := s.Validate(); err != nil {
+		return s, fmt.Errorf("load state %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// SaveState writes s to dir/state.json atomically (temporary file, fsync,
+// rename, fsync of the dir), mode 0600. It creates dir (0700) if needed.
+func SaveState(dir string, s State) error {
+	path := filepath.Join(dir, StateFile)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, StateFile+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // best effort: not every platform syncs directories
+		d.Close()
+	}
+	return nil
+}
