@@ -173,7 +173,7 @@ func (p *proxy) cut() {
 type testSource struct {
 	invCalls atomic.Uint64
 	health   atomic.Uint64
-	model  atomic.Value // string: change it to change the inventory
+	model    atomic.Value // string: change it to change the inventory
 }
 
 func (s *testSource) Inventory(context.Context) wire.Inventory {
@@ -183,8 +183,8 @@ func (s *testSource) Inventory(context.Context) wire.Inventory {
 		m = "ThinkPad T480"
 	}
 	return wire.Inventory{
-		Class:  wire.ClassLaptop,
-		System: wire.System{Vendor: "LENOVO", Model: m, Serial: "PF1ABCDE", UUID: "4c4c4544-0042-3510-8052-b4c04f4e3332"},
+		Class:      wire.ClassLaptop,
+		System:     wire.System{Vendor: "LENOVO", Model: m, Serial: "PF1ABCDE", UUID: "4c4c4544-0042-3510-8052-b4c04f4e3332"},
 		Collectors: []wire.CollectorRun{{Name: "dmi", DurationMS: float64(time.Now().UnixNano() % 100)}},
 	}
 }
