@@ -1,0 +1,261 @@
+// Package api is the HTTP JSON API of the Valise server (/api/v1), with
+// /healthz and /metrics.
+//
+// Every /api/v1 route but enrolment takes a bearer token
+// ("Authorization: Bearer vat_…") and checks the role of its principal.
+// Every error answer has the shape of apitype.ErrorBody, with a code mapped
+// from the fleet's and the store's sentinel errors and a message that is
+// safe to show a user. Request bodies are size-limited and decoded
+// strictly: unknown fields and trailing data are refused.
+//
+// /healthz and /metrics need no token: /healthz says only "ok", and
+// /metrics exposes counters, not fleet data, for a Prometheus that scrapes
+// the server on its own host. Put a reverse proxy in front of /metrics if
+// the HTTP listener is reachable from elsewhere.
+package api
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/wire"
+	"github.com/valise-numerique/valise/server/fleet"
+	"github.com/valise-numerique/valise/server/store"
+)
+
+// Telemetry is what the API reads of devices' reports.
+type Telemetry interface {
+	Summary(device string) (store.Summary, error)
+	Summaries() (map[string]store.Summary, error)
+	Latest(device string, kind wire.Channel) (body []byte, at time.Time, err error)
+	History(device, metric string, since time.Time, limit int) ([]apitype.Point, error)
+}
+
+// Pinger answers whether the store works, for /healthz.
+type Pinger interface {
+	Ping() error
+}
+
+// Publisher sends a message to devices through the broker, at QoS 1.
+type Publisher interface {
+	Publish(topic string, payload []byte, retain bool) error
+}
+
+// Body limits.
+const (
+	MaxBody       = 1 << 20   // any request body
+	MaxEnrollBody = 512 << 10 // an enrolment: token, fingerprint and inventory
+)
+
+// CommandTTL is how long a command the API sends stays valid.
+const CommandTTL = 10 * time.Minute
+
+// Config configures the API.
+type Config struct {
+	// Fleet is the domain. Required.
+	Fleet *fleet.Fleet
+	// Telemetry reads reports. Required.
+	Telemetry Telemetry
+	// Health is pinged by /healthz. Required.
+	Health Pinger
+	// Publisher sends commands; nil makes /collect answer 503.
+	Publisher Publisher
+	// Topics builds device topics.
+	Topics wire.Topics
+	// CommandKey signs commands. Required.
+	CommandKey ed25519.PrivateKey
+	// PublicURL is the server's URL as agents reach it, used in join
+	// commands: http://valise.example:8080. Required.
+	PublicURL string
+	// MQTTURL is handed to enrolled agents: tcp://host:1883. Required.
+	MQTTURL string
+	// AgentConfig is handed to enrolled agents; zero fields take 60s and 1h.
+	AgentConfig wire.AgentConfig
+	// Registerer receives the HTTP metrics and Gatherer serves /metrics;
+	// both default to a fresh registry.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Logger, Now and Rand default to a discarding logger, time.Now and
+	// crypto/rand.
+	Logger *slog.Logger
+	Now    func() time.Time
+	Rand   io.Reader
+}
+
+func (c *Config) setDefaults() {
+	if c.AgentConfig.Interval == 0 {
+		c.AgentConfig.Interval = wire.Duration(60 * time.Second)
+	}
+	if c.AgentConfig.InventoryInterval == 0 {
+		c.AgentConfig.InventoryInterval = wire.Duration(time.Hour)
+	}
+	if c.Registerer == nil && c.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		c.Registerer, c.Gatherer = reg, reg
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+}
+
+// Validate reports the first bad field of c.
+func (c Config) Validate() error {
+	switch {
+	case c.Fleet == nil:
+		return errors.New("api config: Fleet is required")
+	case c.Telemetry == nil:
+		return errors.New("api config: Telemetry is required")
+	case c.Health == nil:
+		return errors.New("api config: Health is required")
+	case len(c.CommandKey) != ed25519.PrivateKeySize:
+		return errors.New("api config: CommandKey must be an ed25519 private key")
+	case c.Registerer == nil || c.Gatherer == nil:
+		return errors.New("api config: Registerer and Gatherer go together")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("api config: PublicURL %q must be an http:// or https:// URL", c.PublicURL)
+	}
+	if u, err := url.Parse(c.MQTTURL); err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("api config: MQTTURL %q must be a URL such as tcp://host:1883", c.MQTTURL)
+	}
+	if c.AgentConfig.Interval < wire.Duration(time.Second) || c.AgentConfig.InventoryInterval < wire.Duration(time.Second) {
+		return errors.New("api config: AgentConfig intervals must be at least 1s")
+	}
+	return nil
+}
+
+// API serves the HTTP API. It is an http.Handler, safe for concurrent use.
+type API struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+// New returns the API's handler.
+func New(cfg Config) (*API, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &API{
+		cfg: cfg,
+		log: cfg.Logger,
+		mux: http.NewServeMux(),
+		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "valise_http_requests_total",
+			Help: "HTTP requests answered, by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "valise_http_request_seconds",
+			Help:    "Time to answer HTTP requests, by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"route"}),
+	}
+	for _, c := range []prometheus.Collector{a.reqs, a.latency} {
+		if err := cfg.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("register HTTP metrics: %w", err)
+		}
+	}
+	a.route("POST "+wire.EnrollPath, a.enroll)
+	a.route("POST /api/v1/enroll-tokens", a.auth(a.createEnrollToken, fleet.RoleTechnician))
+	a.route("GET /api/v1/devices", a.auth(a.listDevices, fleet.Roles...))
+	a.route("GET /api/v1/devices/{ref}", a.auth(a.showDevice, fleet.Roles...))
+	a.route("GET /api/v1/devices/{ref}/history", a.auth(a.history, fleet.Roles...))
+	a.route("POST /api/v1/devices/{ref}/collect", a.auth(a.collect, fleet.RoleLogistics, fleet.RoleTechnician))
+	a.route("GET /healthz", a.healthz)
+	a.route("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	a.route("/", func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
+	})
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// route registers h under pattern, counting its requests and latency.
+func (a *API) route(pattern string, h http.HandlerFunc) {
+	label := pattern
+	if label == "/" {
+		label = "other"
+	}
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h(rec, r)
+		a.reqs.WithLabelValues(label, strconv.Itoa(rec.code)).Inc()
+		a.latency.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.code, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+type handler func(w http.ResponseWriter, r *http.Request, p fleet.Principal)
+
+// auth checks the bearer token and that its principal holds one of roles
+// (an admin holds them all).
+func (a *API) auth(h handler, roles ...fleet.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		authz := r.Header.Get("Authorization")
+		scheme, token, ok := strings.Cut(authz, " ")
+		if authz == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			a.fail(w, r, fmt.Errorf("%w: missing bearer token: send Authorization: Bearer <API token>", fleet.ErrUnauthorized))
+			return
+		}
+		p, err := a.cfg.Fleet.Authenticate(strings.TrimSpace(token))
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if !p.Allowed(roles...) {
+			a.fail(w, r, fmt.Errorf("%w: role %s may not %s %s", fleet.ErrForbidden, p.Role, r.Method, r.URL.Path))
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := a.cfg.Health.Ping(); err != nil {
+		a.log.Error("health check", "err", err)
+		a.fail(w, r, fmt.Errorf("%w: the store does not answer", errUnavailable))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
