@@ -251,4 +251,3 @@ func (a *API) random(n int) (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
-
