@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/valise-numerique/valise/internal/apiclient"
+	"github.com/valise-numerique/valise/internal/apitype"
+)
+
+// Defaults and environment variables of the global flags.
+const (
+	defaultServer = "http://127.0.0.1:8080"
+	envServer     = "VALISE_SERVER"
+	envToken      = "VALISE_TOKEN"
+)
+
+// tokenHint tells people where the admin token of a server lives.
+const tokenHint = "set " + envToken + ", e.g. export " + envToken + "=$(cat valise-data/admin.token)"
+
+// env is what a run of the CLI reads and writes; tests fill it with buffers,
+// a fixed clock and a fixed time zone.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	now            func() time.Time
+	loc            *time.Location // times are shown in this zone
+	color          bool           // stdout is a terminal that takes colour
+
+	args       []string // the command line, for shell completion
+	globalJSON bool     // --json given before the command
+}
+
+// usageError is a command line that cannot run: exit code 2.
+type usageError struct {
+	msg  string
+	help string // command whose help to suggest: "valise devices show"
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(c *cli.Context, format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...), help: c.Command.HelpName}
+}
+
+// run runs one command line and returns its exit code.
+func (e *env) run(ctx context.Context, args []string) int {
+	e.args = args
+	app := e.newApp()
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(ue.msg))
+		help := ue.help
+		if help == "" {
+			help = app.Name
+		}
+		fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", help)
+		return 2
+	}
+	fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(err.Error()))
+	return 1
+}
+
+// oneLine keeps a message on one line, whatever the server sent.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func (e *env) newApp() *cli.App {
+	app := &cli.App{
+		Name:                 "valise",
+		Usage:                "manage the Valise fleet: devices, enrolment tokens",
+		Version:              version,
+		Reader:               e.stdin,
+		Writer:               e.stdout,
+		ErrWriter:            e.stderr,
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
+		// Errors are printed once, by run; nothing may call os.Exit.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   onUsageError,
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:    "server",
+				Usage:   "URL of the Valise server",
+				Value:   defaultServer,
+				EnvVars: []string{envServer},
+			},
+			&cli.StringFlag{
+				Name:    "token",
+				Usage:   "API token (the admin one is in the server's data directory, admin.token)",
+				EnvVars: []string{envToken},
+			},
+			jsonFlag(),
+		},
+		Before: func(c *cli.Context) error {
+			e.globalJSON = c.Bool("json")
+			return nil
+		},
+		Action: groupAction,
+		Commands: []*cli.Command{
+			e.enrollTokenCommand(),
+			e.devicesCommand(),
+			e.completionCommand(),
+		},
+	}
+	e.setupCommands(app.Commands)
+	app.BashComplete = e.complete
+	return app
+}
+
+// setupCommands gives every command the usage-error handler, and the
+// completion that reads the arguments given to run rather than os.Args.
+func (e *env) setupCommands(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = onUsageError
+		c.HideHelpCommand = true
+		if c.BashComplete == nil {
+			c.BashComplete = e.complete
+		}
+		if len(c.Subcommands) > 0 && c.Action == nil {
+			c.Action = groupAction
+		}
+		e.setupCommands(c.Subcommands)
+	}
+}
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	return &usageError{msg: err.Error(), help: c.Command.HelpName}
+}
+
+// groupAction runs when a command that only groups others is given no
+// known subcommand: help without arguments, a usage error otherwise.
+func groupAction(c *cli.Context) error {
+	if c.Args().Present() {
+		name := c.Command.HelpName
+		if name == "" {
+			name = c.App.Name
+		}
+		return usagef(c, "unknown command %q for %q", c.Args().First(), name)
+	}
+	if c.Command.HelpName == "" || c.Command.HelpName == c.App.Name {
+		return cli.ShowAppHelp(c)
+	}
+	return cli.ShowSubcommandHelp(c)
+}
+
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print JSON for scripts instead of text"}
+}
+
+// wantJSON reports whether --json was given, before or after the command.
+func (e *env) wantJSON(c *cli.Context) bool {
+	return e.globalJSON || c.Bool("json")
+}
+
+// client returns an API client for the --server and --token flags.
+func (e *env) client(c *cli.Context) (*apiclient.Client, error) {
+	cl, err := apiclient.New(c.String("server"), c.String("token"), apiclient.WithVersion(version))
+	if err != nil {
+		return nil, fmt.Errorf("%w (--server or %s)", err, envServer)
+	}
+	return cl, nil
+}
+
+// explain turns an API or transport error into the one line people read.
+func explain(c *cli.Context, err error) error {
+	var (
+		te *apiclient.TransportError
+		ae *apiclient.Error
+	)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return errors.New("interrupted")
+	case errors.As(err, &te):
+		return fmt.Errorf("%w — is valise-server running? (%s)", err, envServer)
+	case !errors.As(err, &ae):
+		return err
+	}
+	switch {
+	case ae.Code == apitype.CodeUnauthorized && c.String("token") == "":
+		return fmt.Errorf("no API token: %s", tokenHint)
+	case ae.Code == apitype.CodeUnauthorized:
+		return fmt.Errorf("the server refused the token (401): %s", tokenHint)
+	case ae.Code == apitype.CodeForbidden:
+		return fmt.Errorf("not allowed with this token (403): %s", ae.Message)
+	case ae.Status >= 500:
+		return fmt.Errorf("server error (%d): %s", ae.Status, ae.Message)
+	}
+	return errors.New(ae.Message)
+}
+
+// args checks the positional arguments of c against names, accepting
+// flags written after them ("devices show VAL-0001 --json"), which the flag
+// package would otherwise take for arguments.
+func args(c *cli.Context, names ...string) ([]string, error) {
+	var pos []string
+	in := c.Args().Slice()
+	for i := 0; i < len(in); i++ {
+		a := in[i]
+		if a == "--" {
+			pos = append(pos, in[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := lookupFlag(c.Command.Flags, name)
+		if f == nil {
+			return nil, usagef(c, "flag provided but not defined: %s", a)
+		}
+		if _, isBool := f.(*cli.BoolFlag); isBool {
+			if !hasValue {
+				value = "true"
+			}
+		} else if !hasValue {
+			if i+1 >= len(in) {
+				return nil, usagef(c, "flag needs an argument: %s", a)
+			}
+			i++
+			value = in[i]
+		}
+		if err := c.Set(name, value); err != nil {
+			return nil, usagef(c, "invalid value %q for flag %s: %v", value, a, err)
+		}
+	}
+	switch {
+	case len(pos) < len(names):
+		return nil, usagef(c, "missing argument %s", names[len(pos)])
+	case len(pos) > len(names):
+		return nil, usagef(c, "unexpected argument %q", pos[len(names)])
+	}
+	return pos, nil
+}
+
+func lookupFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+// Command valise is the command-line client of a Valise server, for
+// technicians, logistics staff and médiateurs. It talks only to the HTTP API
+// (see internal/apiclient): tables for people, --json for scripts.
+//
+// Exit codes: 0 success, 1 failure (one line on stderr: "valise: <reason>"),
+// 2 bad usage (unknown command or flag, missing argument).
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// version is set at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the CLI with args (args[0] is the program name) and returns the
+// exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{
+		stdin:  stdin,
+		stdout: stdout,
+		stderr: stderr,
+		now:    time.Now,
+		loc:    time.Local,
+		color:  isTerminal(stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb",
+	}
+	return e.run(ctx, args)
+}
+
+// isTerminal reports whether w is a character device (a terminal), so that
+// output piped to a file or another program never carries colour codes.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
