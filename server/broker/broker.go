@@ -115,16 +115,10 @@ type Broker struct {
 	m        brokerMetrics
 	log      *logOnce
 
-	mu       sync.Mutex
-	sessions map[*mqtt.Client]session // authenticated connections
-	current  map[string]*mqtt.Client  // device id -> its live connection
-	started  bool
-	closed   bool
-}
-
-// session is what authentication established about a connection.
-type session struct {
-	device string // "" for the server's account
+	mu      sync.Mutex
+	current map[string]*mqtt.Client // device id -> its live connection
+	started bool
+	closed  bool
 }
 
 // New builds the embedded broker; Start makes it listen.
@@ -154,7 +148,6 @@ func New(cfg Config) (*Broker, error) {
 		srv:      srv,
 		m:        newBrokerMetrics(),
 		log:      newLogOnce(cfg.Logger),
-		sessions: make(map[*mqtt.Client]session),
 		current:  make(map[string]*mqtt.Client),
 	}
 	if cfg.Registerer != nil {
@@ -247,7 +240,6 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			b.log.warn("server:"+remote, "mqtt connection refused: bad password for the server account", "remote", remote)
 			return false
 		}
-		b.addSession(cl, session{})
 		return true
 	}
 	dev, ok := b.cfg.Auth.AuthenticateDevice(user, pass)
@@ -263,35 +255,32 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		b.log.warn("clientid:"+dev, "mqtt connection refused: client id is not the device id", "device", dev, "client", cl.ID)
 		return false
 	}
-	b.addSession(cl, session{device: dev})
 	return true
 }
 
-func (b *Broker) addSession(cl *mqtt.Client, s session) {
-	b.mu.Lock()
-	b.sessions[cl] = s
-	b.mu.Unlock()
-}
-
-func (b *Broker) session(cl *mqtt.Client) (session, bool) {
-	b.mu.Lock()
-	s, ok := b.sessions[cl]
-	b.mu.Unlock()
-	return s, ok
+// device returns the device a client is, or "" for the server's account
+// and the broker's own inline client. mochi keeps only clients that passed
+// OnConnectAuthenticate, which made sure that a device's client id is its
+// device id; so this holds for the sessions of disconnected clients too.
+func (b *Broker) device(cl *mqtt.Client) string {
+	if cl.Net.Inline || (b.cfg.ServerUsername != "" && string(cl.Properties.Username) == b.cfg.ServerUsername) {
+		return ""
+	}
+	return cl.ID
 }
 
 func (h *hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	b := h.b
-	s, ok := b.session(cl)
-	if !ok || s.device == "" {
+	dev := b.device(cl)
+	if dev == "" {
 		return
 	}
 	b.mu.Lock()
-	b.current[s.device] = cl
+	b.current[dev] = cl
 	b.m.connected.Set(float64(len(b.current)))
 	b.mu.Unlock()
-	if err := b.cfg.Sink.SetPresence(s.device, true, b.cfg.Now()); err != nil {
-		b.cfg.Logger.Error("record presence", "device", s.device, "err", err)
+	if err := b.cfg.Sink.SetPresence(dev, true, b.cfg.Now()); err != nil {
+		b.cfg.Logger.Error("record presence", "device", dev, "err", err)
 	}
 }
 
@@ -301,20 +290,21 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		b.m.tooLarge.Inc()
 		b.log.warn("large:"+cl.ID, "mqtt client disconnected: packet too large", "client", cl.ID, "limit", MaxPacket)
 	}
+	dev := b.device(cl)
 	b.mu.Lock()
-	s, ok := b.sessions[cl]
-	delete(b.sessions, cl)
-	last := ok && s.device != "" && b.current[s.device] == cl
+	last := dev != "" && b.current[dev] == cl
 	if last {
-		delete(b.current, s.device)
+		delete(b.current, dev)
 		b.m.connected.Set(float64(len(b.current)))
 	}
 	b.mu.Unlock()
 	if !last {
-		return // the server's account, or a session taken over by a newer one
+		// The server's account, a connection refused at CONNECT, or a
+		// session taken over by a newer connection of the same device.
+		return
 	}
-	if err := b.cfg.Sink.SetPresence(s.device, false, b.cfg.Now()); err != nil {
-		b.cfg.Logger.Error("record presence", "device", s.device, "err", err)
+	if err := b.cfg.Sink.SetPresence(dev, false, b.cfg.Now()); err != nil {
+		b.cfg.Logger.Error("record presence", "device", dev, "err", err)
 	}
 }
 
@@ -322,40 +312,31 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 // disconnecting) and lets a device subscribe to, and receive, only its own
 // cmd topic.
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if write || cl.Net.Inline {
+	if write {
 		return true
 	}
-	s, ok := h.b.session(cl)
-	if !ok {
-		return false
-	}
-	if s.device == "" || topic == h.b.cfg.Topics.Device(s.device, wire.ChanCmd) {
+	dev := h.b.device(cl)
+	if dev == "" || topic == h.b.cfg.Topics.Device(dev, wire.ChanCmd) {
 		return true
 	}
 	h.b.m.aclDenied.Inc()
-	h.b.log.warn("sub:"+s.device, "mqtt subscription refused: a device may only subscribe to its cmd topic", "device", s.device, "filter", topic)
+	h.b.log.warn("sub:"+dev, "mqtt subscription refused: a device may only subscribe to its cmd topic", "device", dev, "filter", topic)
 	return false
 }
 
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline {
-		return pk, nil
-	}
 	b := h.b
-	s, ok := b.session(cl)
-	if !ok {
-		return pk, packets.CodeSuccessIgnore
-	}
-	if s.device == "" {
-		return pk, nil // the server's own account
+	dev := b.device(cl)
+	if dev == "" {
+		return pk, nil // the server's own account, or Broker.Publish
 	}
 	id, ch, err := b.cfg.Topics.Parse(pk.TopicName)
-	if err != nil || id != s.device || !ch.Up() {
+	if err != nil || id != dev || !ch.Up() {
 		b.m.aclDenied.Inc()
-		b.log.warn("pub:"+s.device, "mqtt publish dropped: a device may only publish on its own up topics", "device", s.device, "topic", pk.TopicName)
+		b.log.warn("pub:"+dev, "mqtt publish dropped: a device may only publish on its own up topics", "device", dev, "topic", pk.TopicName)
 		return pk, packets.CodeSuccessIgnore
 	}
-	err = b.cfg.Sink.Submit(context.Background(), s.device, pk.TopicName, pk.Payload)
+	err = b.cfg.Sink.Submit(context.Background(), dev, pk.TopicName, pk.Payload)
 	switch {
 	case err == nil:
 		return pk, nil
