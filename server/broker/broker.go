@@ -144,11 +144,11 @@ func New(cfg Config) (*Broker, error) {
 		Logger:       slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "mqtt"),
 	})
 	b := &Broker{
-		cfg:      cfg,
-		srv:      srv,
-		m:        newBrokerMetrics(),
-		log:      newLogOnce(cfg.Logger),
-		current:  make(map[string]*mqtt.Client),
+		cfg:     cfg,
+		srv:     srv,
+		m:       newBrokerMetrics(),
+		log:     newLogOnce(cfg.Logger),
+		current: make(map[string]*mqtt.Client),
 	}
 	if cfg.Registerer != nil {
 		if err := b.m.register(cfg.Registerer); err != nil {

@@ -115,7 +115,7 @@ func counter(t testing.TB, reg prometheus.Gatherer, name string, labels ...strin
 }
 
 func clientOpts(addr, id, user, pass string) *paho.ClientOptions {
-	return paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(id).
+	return paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 		SetUsername(user).SetPassword(pass).SetProtocolVersion(4).
 		SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(false).
 		SetConnectTimeout(waitFor)

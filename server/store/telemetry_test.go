@@ -129,7 +129,7 @@ func TestLatestKeepsNewest(t *testing.T) {
 	}{
 		{1, t0, t0, `{"seq":1}`},
 		{2, t0.Add(time.Minute), t0.Add(time.Minute), `{"seq":2}`},
-		{3, t0.Add(-time.Hour), t0.Add(time.Minute), `{"seq":2}`}, // older sample arriving late
+		{3, t0.Add(-time.Hour), t0.Add(time.Minute), `{"seq":2}`},  // older sample arriving late
 		{4, t0.Add(time.Minute), t0.Add(time.Minute), `{"seq":4}`}, // same At: the later message wins
 	}
 	for _, st := range steps {
