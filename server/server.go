@@ -1,0 +1,392 @@
+// Package server wires the Valise server together: the bbolt store, the
+// fleet, telemetry ingest, the MQTT broker (embedded, or a consumer of an
+// external one) and the HTTP API. It holds no logic of its own.
+//
+// On first start it creates the data directory (mode 0700) and in it the
+// admin API token (admin.token), the ed25519 command-signing key
+// (command.key) and the password of the server's own MQTT account
+// (mqtt.password), each mode 0600. Later starts reuse them.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/valise-numerique/valise/internal/wire"
+	"github.com/valise-numerique/valise/server/api"
+	"github.com/valise-numerique/valise/server/broker"
+	"github.com/valise-numerique/valise/server/fleet"
+	"github.com/valise-numerique/valise/server/ingest"
+	"github.com/valise-numerique/valise/server/store"
+)
+
+// Files of the data directory.
+const (
+	StoreFile        = "valise.db"
+	AdminTokenFile   = "admin.token"
+	CommandKeyFile   = "command.key"
+	MQTTPasswordFile = "mqtt.password"
+)
+
+// ServerMQTTUsername is the server's own account on the embedded broker.
+const ServerMQTTUsername = "valise-server"
+
+// Server is one Valise server process. Run it once.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	ready chan struct{}
+
+	mu       sync.Mutex
+	httpAddr string
+	mqttAddr string
+	ran      bool
+}
+
+// New checks cfg and returns a server ready to Run.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once Run listens and serves; HTTPAddr and MQTTAddr are
+// then known.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// HTTPAddr returns the address the API listens on, once Ready.
+func (s *Server) HTTPAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.httpAddr
+}
+
+// MQTTAddr returns the address the embedded broker listens on, once Ready;
+// "" in external-broker mode.
+func (s *Server) MQTTAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mqttAddr
+}
+
+// DataDir returns the data directory.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// publisher is how the API reaches devices, whichever broker runs.
+type publisher interface {
+	Publish(topic string, payload []byte, retain bool) error
+	Close() error
+}
+
+// Run starts everything, serves until ctx is done, then shuts down in
+// order: HTTP (requests in flight finish), the broker (no new messages),
+// ingest (queued messages committed), the store. It returns the first
+// error that stopped it, or nil after a shutdown asked by ctx.
+func (s *Server) Run(ctx context.Context) (err error) {
+	s.mu.Lock()
+	if s.ran {
+		s.mu.Unlock()
+		return errors.New("server already ran")
+	}
+	s.ran = true
+	s.mu.Unlock()
+
+	// closers run in reverse order on the way out.
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			if cerr := closers[i](); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}
+	}()
+
+	dir := s.cfg.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		s.log.Warn("data directory is readable by others; it holds secrets", "dir", dir, "mode", fi.Mode().Perm().String())
+	}
+	st, err := store.Open(filepath.Join(dir, StoreFile), store.Options{})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() error {
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("close store: %w", err)
+		}
+		return nil
+	})
+	key, err := loadOrCreateKey(filepath.Join(dir, CommandKeyFile))
+	if err != nil {
+		return err
+	}
+	mqttPassword, err := loadOrCreateSecret(filepath.Join(dir, MQTTPasswordFile))
+	if err != nil {
+		return err
+	}
+
+	fl, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: s.cfg.Now, Logger: s.log.With("component", "fleet")})
+	if err != nil {
+		return err
+	}
+	tokenPath := filepath.Join(dir, AdminTokenFile)
+	made, err := fl.BootstrapAdmin(func(secret string) error { return writeSecretFile(tokenPath, []byte(secret+"\n")) })
+	if err != nil {
+		return err
+	}
+	if made {
+		s.log.Info("admin API token written to " + tokenPath)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	topics := wire.Topics{Prefix: s.cfg.TopicPrefix}
+	ing, err := ingest.New(ingest.Config{
+		Store: st, Topics: topics, MaxBatch: s.cfg.MaxBatch, Registerer: reg,
+		Logger: s.log.With("component", "ingest"), Now: s.cfg.Now,
+	})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() error {
+		if err := ing.Close(); err != nil {
+			return fmt.Errorf("close ingest: %w", err)
+		}
+		return nil
+	})
+
+	var pub publisher
+	agentMQTT := s.cfg.MQTTURL
+	if s.cfg.MQTTURL == "" {
+		b, err := broker.New(broker.Config{
+			Addr: s.cfg.MQTTAddr, Topics: topics, Auth: fl, Sink: ing,
+			ServerUsername: ServerMQTTUsername, ServerPassword: mqttPassword,
+			Registerer: reg, Logger: s.log.With("component", "broker"), Now: s.cfg.Now,
+		})
+		if err != nil {
+			return err
+		}
+		if err := b.Start(); err != nil {
+			return err
+		}
+		pub = b
+		s.mu.Lock()
+		s.mqttAddr = b.Addr()
+		s.mu.Unlock()
+	} else {
+		e, err := broker.NewExternal(broker.ExternalConfig{
+			URL: s.cfg.MQTTURL, ClientID: s.cfg.MQTTClientID, Username: s.cfg.MQTTUsername, Password: s.cfg.MQTTPassword,
+			Topics: topics, Sink: ing, Registerer: reg, Logger: s.log.With("component", "broker"),
+		})
+		if err != nil {
+			return err
+		}
+		if err := e.Start(ctx); err != nil {
+			e.Close()
+			return err
+		}
+		pub = e
+	}
+	closers = append(closers, func() error {
+		if err := pub.Close(); err != nil {
+			return fmt.Errorf("close broker: %w", err)
+		}
+		return nil
+	})
+
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP on %s: %w", s.cfg.HTTPAddr, err)
+	}
+	publicURL := s.cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + reachable(ln.Addr().String())
+	}
+	if agentMQTT == "" {
+		agentMQTT = "tcp://" + agentHost(s.mqttAddr, publicURL)
+	}
+	handler, err := api.New(api.Config{
+		Fleet: fl, Telemetry: st, Health: st, Publisher: pub, Topics: topics, CommandKey: key,
+		PublicURL: publicURL, MQTTURL: agentMQTT,
+		AgentConfig: wire.AgentConfig{Interval: wire.Duration(s.cfg.AgentInterval), InventoryInterval: wire.Duration(s.cfg.AgentInventoryInterval)},
+		Registerer:  reg, Gatherer: reg, Logger: s.log.With("component", "api"), Now: s.cfg.Now,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	s.mu.Lock()
+	s.httpAddr = ln.Addr().String()
+	s.mu.Unlock()
+	s.log.Info("valise-server ready", "api", publicURL, "http", s.httpAddr, "mqtt", agentMQTT, "data", dir)
+	close(s.ready)
+
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+	case err := <-served:
+		return fmt.Errorf("serve HTTP: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+		return fmt.Errorf("shut down HTTP: %w", err)
+	}
+	return nil
+}
+
+// reachable turns a listener address into one a client can dial: an
+// unspecified host (0.0.0.0, ::) becomes this machine's host name.
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// agentHost is the host:port agents dial for the embedded broker: its
+// listening address, with the public URL's host when it listens on every
+// interface.
+func agentHost(mqttAddr, publicURL string) string {
+	host, port, err := net.SplitHostPort(mqttAddr)
+	if err != nil {
+		return mqttAddr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// loadOrCreateKey reads the PKCS #8 PEM ed25519 key at path, or makes one.
+func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("make command key: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("make command key: %w", err)
+		}
+		if err := writeSecretFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+			return nil, err
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read command key: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("read command key %s: no PRIVATE KEY PEM block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("read command key %s: %w", path, err)
+	}
+	key, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("read command key %s: not an ed25519 key", path)
+	}
+	return key, nil
+}
+
+// loadOrCreateSecret reads the one-line secret at path, or makes one.
+func loadOrCreateSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return "", fmt.Errorf("make secret %s: %w", path, err)
+		}
+		secret := base64.RawURLEncoding.EncodeToString(raw)
+		return secret, writeSecretFile(path, []byte(secret+"\n"))
+	}
+	if err != nil {
+		return "", fmt.Errorf("read secret: %w", err)
+	}
+	secret := string(trimNewline(b))
+	if len(secret) < 16 {
+		return "", fmt.Errorf("read secret %s: shorter than 16 characters", path)
+	}
+	return secret, nil
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// writeSecretFile writes data to path with mode 0600, atomically: a
+// reader sees the old file or the whole new one.
+func writeSecretFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // after a successful rename, a no-op
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
