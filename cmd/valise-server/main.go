@@ -1,0 +1,138 @@
+// Command valise-server runs the Valise server: the embedded MQTT broker
+// (or a consumer of an external one), the bbolt store, the HTTP JSON API
+// and /metrics, in one process. SIGINT and SIGTERM shut it down cleanly.
+//
+// Every flag can also be given as an environment variable (VALISE_DATA,
+// VALISE_HTTP, VALISE_MQTT, VALISE_MQTT_URL, VALISE_PUBLIC_URL…). Exit
+// codes: 0 after a clean shutdown, 1 on failure with a one-line reason on
+// stderr, 2 on bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/valise-numerique/valise/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		code := exitCode(err)
+		hint := ""
+		if code == 2 {
+			hint = " (see valise-server --help)"
+		}
+		fmt.Fprintln(os.Stderr, "valise-server: "+oneLine(err)+hint)
+		os.Exit(code)
+	}
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// exitCode is 2 for bad usage and 1 for any other failure.
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// run parses args, starts the server and blocks until ctx is done or the
+// server fails.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	app := &cli.App{
+		Name:      "valise-server",
+		Usage:     "fleet server for Valise: MQTT broker, store and HTTP API",
+		UsageText: "valise-server [--data DIR] [--http ADDR] [--mqtt ADDR] [--mqtt-url URL] [--public-url URL] [--log-level LEVEL]",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// Never os.Exit from inside the library: errors come back to run.
+		ExitErrHandler:  func(*cli.Context, error) {},
+		HideHelpCommand: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Value: "./" + server.DefaultDataDir, EnvVars: []string{"VALISE_DATA"},
+				Usage: "data directory: store, admin token, keys (created 0700)"},
+			&cli.StringFlag{Name: "http", Value: server.DefaultHTTPAddr, EnvVars: []string{"VALISE_HTTP"},
+				Usage: "address of the HTTP API"},
+			&cli.StringFlag{Name: "mqtt", Value: server.DefaultMQTTAddr, EnvVars: []string{"VALISE_MQTT"},
+				Usage: "address of the embedded MQTT broker"},
+			&cli.StringFlag{Name: "mqtt-url", EnvVars: []string{"VALISE_MQTT_URL"},
+				Usage: "external MQTT broker (tcp://host:1883) to consume from instead of the embedded one"},
+			&cli.StringFlag{Name: "mqtt-client-id", Value: server.DefaultMQTTClientID, EnvVars: []string{"VALISE_MQTT_CLIENT_ID"},
+				Usage: "client id of the server's persistent session on the external broker"},
+			&cli.StringFlag{Name: "mqtt-username", EnvVars: []string{"VALISE_MQTT_USERNAME"},
+				Usage: "the server's username on the external broker"},
+			&cli.StringFlag{Name: "mqtt-password", EnvVars: []string{"VALISE_MQTT_PASSWORD"},
+				Usage: "the server's password on the external broker (prefer the environment variable)"},
+			&cli.StringFlag{Name: "public-url", EnvVars: []string{"VALISE_PUBLIC_URL"},
+				Usage: "URL agents use to reach the API, for join commands (default: from --http)"},
+			&cli.StringFlag{Name: "topic-prefix", EnvVars: []string{"VALISE_TOPIC_PREFIX"},
+				Usage: "MQTT topic prefix (default valise/v1)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"VALISE_LOG_LEVEL"},
+				Usage: "debug, info, warn or error"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError{fmt.Errorf("unexpected argument %q", c.Args().First())}
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+				return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))}
+			}
+			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			s, err := server.New(server.Config{
+				DataDir:      c.String("data"),
+				HTTPAddr:     c.String("http"),
+				MQTTAddr:     c.String("mqtt"),
+				MQTTURL:      c.String("mqtt-url"),
+				MQTTClientID: c.String("mqtt-client-id"),
+				MQTTUsername: c.String("mqtt-username"),
+				MQTTPassword: c.String("mqtt-password"),
+				PublicURL:    c.String("public-url"),
+				TopicPrefix:  c.String("topic-prefix"),
+				Logger:       logger,
+			})
+			if err != nil {
+				return usageError{err}
+			}
+			return s.Run(c.Context)
+		},
+	}
+	err := app.RunContext(ctx, args)
+	if err != nil && !errors.As(err, new(usageError)) && isFlagError(err) {
+		return usageError{err}
+	}
+	return err
+}
+
+// isFlagError tells the flag parser's own errors, which urfave/cli
+// returns without going through OnUsageError in some paths.
+func isFlagError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "flag needs an argument") ||
+		strings.HasPrefix(msg, "invalid value")
+}
