@@ -1,0 +1,48 @@
+package main
+
+import (
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/valise-numerique/valise/agent/simulate"
+)
+
+// simulateCommand is `valise-agent simulate`.
+func simulateCommand(stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:  "simulate",
+		Usage: "run a simulated fleet of N devices (real agent code, synthetic hardware)",
+		UsageText: "valise-agent simulate --count N --server URL --token T [--interval D] [--state DIR] [--class C]\n\n" +
+			"The token must allow N uses. Devices keep their state under DIR/sim-NNN/; running\n" +
+			"again on the same DIR needs no token and brings back the same devices.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "count", Required: true, Usage: "number of simulated devices `N`"},
+			&cli.StringFlag{Name: "server", EnvVars: []string{"VALISE_SERVER"}, Usage: "server API `URL` (to enrol new devices)"},
+			&cli.StringFlag{Name: "token", EnvVars: []string{"VALISE_ENROLL_TOKEN"}, Usage: "enrolment `TOKEN` allowing N uses"},
+			&cli.DurationFlag{Name: "interval", Usage: "time between health and net samples (default: the server's)"},
+			&cli.StringFlag{Name: "state", Value: "./valise-sim", Usage: "state `DIR` of the simulated devices"},
+			&cli.StringFlag{Name: "class", Usage: "make every device a laptop, tablet or hotspot (default: a mix, then the token's class)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "fleet seed: same seed, same devices (default: kept in DIR)"},
+			logFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			log, err := newLogger(c, stderr)
+			if err != nil {
+				return err
+			}
+			opts := simulate.Options{
+				Count: c.Int("count"), Server: c.String("server"), Token: c.String("token"),
+				StateDir: c.String("state"), Interval: c.Duration("interval"), Class: c.String("class"),
+				Seed: c.Uint64("seed"), Logger: log,
+			}
+			if err := opts.Validate(); err != nil {
+				return usageError{err}
+			}
+			return simulate.Run(c.Context, opts)
+		},
+	}
+}
