@@ -72,6 +72,23 @@ type DeviceDetail struct {
 	Reported map[string]time.Time `json:"reported,omitempty"`
 	// History holds the recent samples of each figure, by metric name.
 	History map[string][]Point `json:"history,omitempty"`
+	// Notes are dated remarks people should see, oldest first: hardware
+	// changes and identity conflicts found at enrolment.
+	Notes []Note `json:"notes,omitempty"`
+}
+
+// Note kinds.
+const (
+	NoteHardwareChanged  = "hardware_changed"  // matched with other parts than before
+	NoteIdentityConflict = "identity_conflict" // shares identifiers with other devices
+	NoteEnrolled         = "enrolled"          // something an enrolment changed
+)
+
+// Note is a dated remark on a device.
+type Note struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+	Text string    `json:"text"`
 }
 
 // Point is one sample of a figure.
