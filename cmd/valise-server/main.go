@@ -24,6 +24,9 @@ import (
 	"github.com/valise-numerique/valise/server"
 )
 
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Stdout, os.Stderr)
@@ -63,6 +66,7 @@ func oneLine(err error) string {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	app := &cli.App{
 		Name:      "valise-server",
+		Version:   version,
 		Usage:     "fleet server for Valise: MQTT broker, store and HTTP API",
 		UsageText: "valise-server [--data DIR] [--http ADDR] [--mqtt ADDR] [--mqtt-url URL] [--public-url URL] [--log-level LEVEL]",
 		Writer:    stdout,

@@ -346,7 +346,7 @@ func TestDevices(t *testing.T) {
 	if diff := cmp.Diff(wantA, devs[0]); diff != "" {
 		t.Errorf("device VAL-0001 (-want +got):\n%s", diff)
 	}
-	if devs[2].Vendor != "Huawei" || devs[2].Class != "hotspot" || devs[1].ID != b.DeviceID || devs[2].ID != h.DeviceID {
+	if devs[2].Vendor != "Huawei" || devs[2].Class != "hotspot" || devs[2].Serial != "867123456789014" || devs[1].ID != b.DeviceID || devs[2].ID != h.DeviceID {
 		t.Errorf("devices = %+v", devs)
 	}
 
@@ -367,6 +367,19 @@ func TestDevices(t *testing.T) {
 	}
 	if len(d.Reported) != 3 {
 		t.Errorf("reported = %v, want inventory, health and net", d.Reported)
+	}
+
+	// A disk swap shows on the device and in its notes.
+	swapped := thinkpad("PF1BBB02")
+	swapped.Disks[0].Serial = "S4EWNEWDISK"
+	if again := e.enroll(t, laptops.Token, swapped); again.DeviceID != b.DeviceID {
+		t.Fatalf("the disk swap made a new device %s", again.DeviceID)
+	}
+	var dc apitype.DeviceDetail
+	e.doJSON(t, "GET", "/api/v1/devices/VAL-0002", e.admin, nil, &dc, http.StatusOK)
+	wantNotes := []apitype.Note{{At: now, Kind: apitype.NoteHardwareChanged, Text: "disk serials: -S4EWPF1BBB02 +S4EWNEWDISK"}}
+	if diff := cmp.Diff(wantNotes, dc.Notes); diff != "" || !dc.HardwareChanged {
+		t.Errorf("notes after a disk swap, hardware_changed=%v (-want +got):\n%s", dc.HardwareChanged, diff)
 	}
 
 	// A device that never reported has a detail without reports.

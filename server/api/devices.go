@@ -109,6 +109,9 @@ func (a *API) showDevice(w http.ResponseWriter, r *http.Request, _ fleet.Princip
 		return
 	}
 	detail := apitype.DeviceDetail{Device: toDevice(d, s, reported), Reported: s.Reported}
+	for _, n := range d.Notes {
+		detail.Notes = append(detail.Notes, apitype.Note{At: n.At, Kind: n.Kind, Text: n.Text})
+	}
 	latest := []struct {
 		kind wire.Channel
 		into any

@@ -280,8 +280,11 @@ func (f *Fleet) apply(d *Device, tok *EnrollToken, fp wire.Fingerprint, req *wir
 	if d.Vendor == "" && d.Model == "" && len(inv.Modems) > 0 {
 		d.Vendor, d.Model = clip(inv.Modems[0].Manufacturer), clip(inv.Modems[0].Model)
 	}
-	if fp.SystemSerial != "" {
+	switch {
+	case fp.SystemSerial != "":
 		d.Serial = fp.SystemSerial
+	case d.Serial == "" && len(fp.IMEIs) > 0:
+		d.Serial = fp.IMEIs[0] // hotspots: the IMEI is on their label
 	}
 	d.AgentVersion = req.AgentVersion
 	if len(m.Changes) > 0 {
