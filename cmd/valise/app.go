@@ -51,6 +51,7 @@ func usagef(c *cli.Context, format string, a ...any) error {
 
 // run runs one command line and returns its exit code.
 func (e *env) run(ctx context.Context, args []string) int {
+	args = completionArgs(args)
 	e.args = args
 	app := e.newApp()
 	err := app.RunContext(ctx, args)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -69,7 +70,7 @@ func (e *env) complete(c *cli.Context) {
 		prefix := strings.TrimLeft(last, "-")
 		for _, f := range flags {
 			name := f.Names()[0]
-			if len(name) > 1 && strings.HasPrefix(name, prefix) && !c.IsSet(name) {
+			if len(name) > 1 && strings.HasPrefix(name, prefix) && !slices.Contains(e.args, "--"+name) {
 				fmt.Fprintln(w, "--"+name)
 			}
 		}
@@ -88,6 +89,22 @@ func (e *env) complete(c *cli.Context) {
 	case cmd.Name == "completion" && c.NArg() == 0:
 		fmt.Fprintln(w, "bash\nzsh\nfish")
 	}
+}
+
+// completionFlag ends the command lines the completion scripts send.
+const completionFlag = "--generate-bash-completion"
+
+// completionArgs adapts a completion request: urfave/cli gives up on a
+// line that holds "--", which is what the shell sends while the user has
+// typed just "--"; that word becomes "-", which lists every flag.
+func completionArgs(args []string) []string {
+	n := len(args)
+	if n < 2 || args[n-1] != completionFlag || args[n-2] != "--" {
+		return args
+	}
+	args = slices.Clone(args)
+	args[n-2] = "-"
+	return args
 }
 
 // flagValues lists the values a flag takes, for completion; nil for flags

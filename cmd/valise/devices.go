@@ -259,6 +259,9 @@ func summary(metric string, points []apitype.Point) string {
 		values[i] = p.Value
 	}
 	lo, hi := slices.Min(values), slices.Max(values)
+	if lo == hi {
+		return fmt.Sprintf("%s, steady", metricValue(metric, lo))
+	}
 	return fmt.Sprintf("last %s, min %s, max %s  %s", metricValue(metric, values[len(values)-1]),
 		metricValue(metric, lo), metricValue(metric, hi), sparkline(values, 24))
 }

@@ -4,22 +4,23 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// labelWidth aligns the values of the detail view.
-const labelWidth = 16
-
-// row prints one "label  value" line of the detail view.
+// row prints one "label  value" line of the detail view, to the
+// tabwriter that aligns the values of a section.
 func row(w io.Writer, label, value string) {
-	fmt.Fprintf(w, "  %-*s %s\n", labelWidth, label, value)
+	fmt.Fprintf(w, "  %s\t%s\n", label, value)
 }
 
 // printDevice prints the detail view of one device, section by section.
-func (e *env) printDevice(w io.Writer, d apitype.DeviceDetail) {
+func (e *env) printDevice(out io.Writer, d apitype.DeviceDetail) {
+	w := tabwriter.NewWriter(out, 17, 0, 2, ' ', 0)
+	defer w.Flush()
 	fmt.Fprintln(w, e.bold(join(" · ", orDash(d.AssetTag), vendorModel(d.Vendor, d.Model))))
 	row(w, "ID", d.ID)
 	row(w, "Class", d.Class)
@@ -64,7 +65,7 @@ func (e *env) when(t time.Time) string {
 func (e *env) heading(w io.Writer, title string, d apitype.DeviceDetail, kind wire.Channel) {
 	fmt.Fprintln(w)
 	if at, ok := d.Reported[string(kind)]; ok && !at.IsZero() {
-		fmt.Fprintf(w, "%s (reported %s)\n", e.bold(title), e.when(at))
+		fmt.Fprintf(w, "%s · reported %s, %s\n", e.bold(title), e.clock(at), e.ago(&at))
 		return
 	}
 	fmt.Fprintln(w, e.bold(title))
@@ -74,7 +75,7 @@ func (e *env) printHardware(w io.Writer, d apitype.DeviceDetail) {
 	e.heading(w, "Hardware", d, wire.ChanInventory)
 	inv := d.Inventory
 	if inv == nil {
-		row(w, "", "no inventory received yet")
+		fmt.Fprintln(w, "  (no inventory received yet)")
 		return
 	}
 	if os := join(" ", inv.OS.Name, inv.OS.Version); os != "" || inv.OS.Kernel != "" {
@@ -92,13 +93,24 @@ func (e *env) printHardware(w io.Writer, d apitype.DeviceDetail) {
 	}
 	if inv.Memory.TotalBytes > 0 {
 		mem := gib(inv.Memory.TotalBytes)
+		// Identical modules are counted: "2 × 8.0 GiB DDR4 2400 MT/s".
 		var mods []string
+		count := map[string]int{}
 		for _, m := range inv.Memory.Modules {
 			speed := ""
 			if m.SpeedMTs > 0 {
 				speed = fmt.Sprintf("%d MT/s", m.SpeedMTs)
 			}
-			mods = append(mods, join(" ", gib(m.SizeBytes), m.Type, speed))
+			desc := join(" ", gib(m.SizeBytes), m.Type, speed)
+			if count[desc] == 0 {
+				mods = append(mods, desc)
+			}
+			count[desc]++
+		}
+		for i, desc := range mods {
+			if n := count[desc]; n > 1 {
+				mods[i] = fmt.Sprintf("%d × %s", n, desc)
+			}
 		}
 		if len(mods) > 0 {
 			mem += " (" + strings.Join(mods, ", ") + ")"
@@ -262,7 +274,7 @@ func (e *env) printHealth(w io.Writer, d apitype.DeviceDetail) {
 	e.heading(w, "Health", d, wire.ChanHealth)
 	h := d.Health
 	if h == nil {
-		row(w, "", "no health report received yet")
+		fmt.Fprintln(w, "  (no health report received yet)")
 		return
 	}
 	for _, f := range h.Filesystems {
@@ -274,7 +286,7 @@ func (e *env) printHealth(w io.Writer, d apitype.DeviceDetail) {
 	}
 	if m := h.Memory; m != nil {
 		line := fmt.Sprintf("%s available of %s (%.0f %% used)", gib(m.AvailableBytes), gib(m.TotalBytes), m.UsedPercent)
-		if m.SwapTotalBytes > 0 {
+		if m.SwapTotalBytes > 0 && m.SwapUsedBytes > 0 {
 			line += fmt.Sprintf(" · swap %s of %s used", gib(m.SwapUsedBytes), gib(m.SwapTotalBytes))
 		}
 		row(w, "Memory", line)
@@ -298,7 +310,7 @@ func (e *env) printNet(w io.Writer, d apitype.DeviceDetail) {
 	e.heading(w, "Connectivity", d, wire.ChanNet)
 	n := d.Net
 	if n == nil {
-		row(w, "", "no connectivity report received yet")
+		fmt.Fprintln(w, "  (no connectivity report received yet)")
 		return
 	}
 	if n.DefaultRoute != "" {
@@ -379,8 +391,11 @@ func (e *env) printHistory(w io.Writer, d apitype.DeviceDetail) {
 		if len(points) == 0 {
 			continue
 		}
-		row(w, metricLabel(m), fmt.Sprintf("%s (%d %s since %s)", summary(m, points), len(points),
-			plural(len(points), "sample"), e.clock(points[0].At)))
+		if len(points) == 1 {
+			row(w, metricLabel(m), fmt.Sprintf("%s (1 sample, %s)", metricValue(m, points[0].Value), e.clock(points[0].At)))
+			continue
+		}
+		row(w, metricLabel(m), fmt.Sprintf("%s (%d samples since %s)", summary(m, points), len(points), e.clock(points[0].At)))
 	}
 }
 
