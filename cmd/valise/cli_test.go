@@ -282,3 +282,33 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+func TestDevicesShowNotes(t *testing.T) {
+	s := newTestServer(t)
+	s.enroll(t, "laptop", "t480.inventory.json", testNow.Add(-10*24*time.Hour))
+	// The same laptop comes back from the workshop with another SSD.
+	inv := fixture[wire.Inventory](t, "t480.inventory.json")
+	inv.Disks[0].Serial, inv.Disks[0].Model = "S5GXNF0R998877", "Samsung SSD 970 EVO Plus 500GB"
+	s.enrollInventory(t, "laptop", inv, testNow.Add(-2*24*time.Hour))
+
+	out := ok(t, s, "devices", "show", "VAL-0001")
+	var d apitype.DeviceDetail
+	if err := json.Unmarshal([]byte(ok(t, s, "devices", "show", "VAL-0001", "--json")), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Notes) == 0 || !d.HardwareChanged {
+		t.Fatalf("the API gave no hardware change for a disk swap: %+v", d)
+	}
+	for _, n := range d.Notes {
+		want := e2eClock(n.At) + "  " + noteKinds[n.Kind] + ": " + n.Text
+		if noteKinds[n.Kind] == "" || !strings.Contains(out, want) {
+			t.Errorf("show does not print the note %+v as %q:\n%s", n, want, out)
+		}
+	}
+	if !strings.Contains(out, "Hardware       changed since an earlier enrolment (see Notes)") {
+		t.Errorf("show does not flag the hardware change:\n%s", out)
+	}
+}
+
+// e2eClock formats t as the CLI does in tests (UTC).
+func e2eClock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") }

@@ -138,6 +138,12 @@ func fixture[T any](t *testing.T, name string) *T {
 // HTTP, as an agent does, at time at; it returns the device id.
 func (s *testServer) enroll(t *testing.T, class, inventory string, at time.Time) string {
 	t.Helper()
+	return s.enrollInventory(t, class, fixture[wire.Inventory](t, inventory), at)
+}
+
+// enrollInventory is enroll with an inventory in hand.
+func (s *testServer) enrollInventory(t *testing.T, class string, inv *wire.Inventory, at time.Time) string {
+	t.Helper()
 	s.clock.Set(at)
 	r := runCLI(t, s.URL, s.admin, "enroll-token", "create", "--class", class, "--json")
 	if r.code != 0 {
@@ -147,7 +153,6 @@ func (s *testServer) enroll(t *testing.T, class, inventory string, at time.Time)
 	if err := json.Unmarshal([]byte(r.stdout), &tok); err != nil || tok.Token == "" {
 		t.Fatalf("enroll-token create --json printed %q: %v", r.stdout, err)
 	}
-	inv := fixture[wire.Inventory](t, inventory)
 	body, _ := json.Marshal(wire.EnrollRequest{Token: tok.Token, Fingerprint: wire.FingerprintOf(inv), Inventory: *inv, AgentVersion: "test"})
 	resp, err := http.Post(s.URL+wire.EnrollPath, "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -156,7 +161,7 @@ func (s *testServer) enroll(t *testing.T, class, inventory string, at time.Time)
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("enrol %s: %d %s", inventory, resp.StatusCode, answer)
+		t.Fatalf("enrol %s: %d %s", inv.System.Model, resp.StatusCode, answer)
 	}
 	var er wire.EnrollResponse
 	if err := json.Unmarshal(answer, &er); err != nil {

@@ -43,9 +43,14 @@ func (e *env) printDevice(out io.Writer, d apitype.DeviceDetail) {
 	}
 	row(w, "Online", yesNo(d.Online))
 	if d.HardwareChanged {
-		row(w, "Hardware", e.warn("changed since an earlier enrolment (disk, memory or serial)"))
+		what := "changed since an earlier enrolment (disk, memory or serial)"
+		if len(d.Notes) > 0 {
+			what = "changed since an earlier enrolment (see Notes)"
+		}
+		row(w, "Hardware", e.warn(what))
 	}
 
+	e.printNotes(w, d)
 	e.printHardware(w, d)
 	e.printHealth(w, d)
 	e.printNet(w, d)
@@ -69,6 +74,32 @@ func (e *env) heading(w io.Writer, title string, d apitype.DeviceDetail, kind wi
 		return
 	}
 	fmt.Fprintln(w, e.bold(title))
+}
+
+// noteKinds name the kinds of notes for people.
+var noteKinds = map[string]string{
+	apitype.NoteHardwareChanged:  "hardware changed",
+	apitype.NoteIdentityConflict: "identity conflict",
+	apitype.NoteEnrolled:         "enrolled",
+}
+
+// printNotes lists the dated remarks on the device, oldest first.
+func (e *env) printNotes(w io.Writer, d apitype.DeviceDetail) {
+	if len(d.Notes) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, e.bold("Notes"))
+	for _, n := range d.Notes {
+		kind, ok := noteKinds[n.Kind]
+		if !ok {
+			kind = strings.ReplaceAll(n.Kind, "_", " ")
+		}
+		if n.Kind != apitype.NoteEnrolled {
+			kind = e.warn(kind)
+		}
+		row(w, e.clock(n.At), join(": ", kind, oneLine(n.Text)))
+	}
 }
 
 func (e *env) printHardware(w io.Writer, d apitype.DeviceDetail) {
