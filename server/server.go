@@ -88,6 +88,15 @@ func (s *Server) MQTTAddr() string {
 	return s.mqttAddr
 }
 
+func (s *Server) isReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // DataDir returns the data directory.
 func (s *Server) DataDir() string { return s.cfg.DataDir }
 
@@ -117,6 +126,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			if cerr := closers[i](); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
+		}
+		if s.isReady() {
+			s.log.Info("valise-server stopped", "err", err)
 		}
 	}()
 

@@ -2,7 +2,9 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,5 +145,45 @@ func TestTokensRoundTrip(t *testing.T) {
 	}
 	if err := s.Ping(); err != nil {
 		t.Errorf("Ping = %v", err)
+	}
+}
+
+func TestEnrollOneUseTokenRace(t *testing.T) {
+	s := openDevices(t)
+	putToken(t, s, "h", 1)
+	const n = 20
+	var wg sync.WaitGroup
+	wins := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("d%012d", i)
+			err := s.Enroll("h", func(tok *fleet.EnrollToken, tx fleet.EnrollTx) error {
+				if tok.Used >= tok.Uses {
+					return fleet.ErrTokenGone
+				}
+				tok.Used++
+				return tx.PutDevice(fleet.Device{ID: id, AssetTag: "VAL-" + id})
+			})
+			if err == nil {
+				wins <- id
+			} else if !errors.Is(err, fleet.ErrTokenGone) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(wins)
+	var won []string
+	for id := range wins {
+		won = append(won, id)
+	}
+	devs, err := s.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(won) != 1 || len(devs) != 1 || devs[0].ID != won[0] {
+		t.Errorf("winners %v, devices %d: want exactly one of each", won, len(devs))
 	}
 }
