@@ -182,7 +182,10 @@ func Run(ctx context.Context, cfg Config) error {
 		defer close(pubDone)
 		r.pub.run(ctx)
 	}()
-	defer func() { <-pubDone }()
+	defer func() {
+		<-pubDone
+		r.log.Info("agent stopped")
+	}()
 
 	r.event(wire.Event{Type: wire.EventAgentStarted, OK: true, Message: "valise-agent " + cfg.AgentVersion + " started"})
 	r.inventory(ctx)
