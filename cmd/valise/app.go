@@ -120,8 +120,9 @@ func (e *env) newApp() *cli.App {
 	return app
 }
 
-// setupCommands gives every command the usage-error handler, and the
-// completion that reads the arguments given to run rather than os.Args.
+// setupCommands gives every command the usage-error handler, a --json flag,
+// and the completion that reads the arguments given to run rather than
+// os.Args.
 func (e *env) setupCommands(cmds []*cli.Command) {
 	for _, c := range cmds {
 		c.OnUsageError = onUsageError
@@ -129,8 +130,18 @@ func (e *env) setupCommands(cmds []*cli.Command) {
 		if c.BashComplete == nil {
 			c.BashComplete = e.complete
 		}
-		if len(c.Subcommands) > 0 && c.Action == nil {
-			c.Action = groupAction
+		if !hasFlag(c.Flags, "json") {
+			c.Flags = append(c.Flags, jsonFlag())
+		}
+		if len(c.Subcommands) > 0 {
+			if c.Action == nil {
+				c.Action = groupAction
+			}
+			// "valise devices --json list": remember it for the subcommand.
+			c.Before = func(c *cli.Context) error {
+				e.globalJSON = e.globalJSON || c.Bool("json")
+				return nil
+			}
 		}
 		e.setupCommands(c.Subcommands)
 	}
@@ -245,6 +256,8 @@ func args(c *cli.Context, names ...string) ([]string, error) {
 	}
 	return pos, nil
 }
+
+func hasFlag(flags []cli.Flag, name string) bool { return lookupFlag(flags, name) != nil }
 
 func lookupFlag(flags []cli.Flag, name string) cli.Flag {
 	for _, f := range flags {

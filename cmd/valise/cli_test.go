@@ -61,7 +61,7 @@ func TestDevicesList(t *testing.T) {
 
 	// --json prints the API's objects as they are, wherever the flag goes.
 	want := apiJSON(t, s, "/api/v1/devices")
-	for _, args := range [][]string{{"devices", "list", "--json"}, {"--json", "devices", "list"}} {
+	for _, args := range [][]string{{"devices", "list", "--json"}, {"--json", "devices", "list"}, {"devices", "--json", "list"}} {
 		out := ok(t, s, args...)
 		if diff := cmp.Diff(want, decodeAny(t, out)); diff != "" {
 			t.Errorf("valise %s differs from the API (-api +cli):\n%s", strings.Join(args, " "), diff)
@@ -162,6 +162,7 @@ func TestDeviceErrors(t *testing.T) {
 		{"unknown device to collect", s.admin, []string{"devices", "collect", "dzzzzzzzzzzzz"}, "valise: no device matches dzzzzzzzzzzzz\n"},
 		{"unknown device history", s.admin, []string{"devices", "history", "VAL-0099", "--metric", "battery_health"}, "valise: no device matches VAL-0099\n"},
 		{"no token", "", []string{"devices", "list"}, "valise: no API token: " + hint + "\n"},
+		{"state the server does not know", s.admin, []string{"devices", "list", "--state", "broken"}, "valise: state \"broken\" is not one of [intake needs_wipe wiping wipe_failed wiped provisioning ready on_loan maintenance lost retired]\n"},
 		{"wrong token", "vat_not-a-token", []string{"devices", "show", "VAL-0001"}, "valise: the server refused the token (401): " + hint + "\n"},
 		{"role may not", mediateur, []string{"enroll-token", "create", "--class", "laptop"},
 			"valise: not allowed with this token (403): role mediateur may not POST /api/v1/enroll-tokens\n"},
@@ -312,3 +313,23 @@ func TestDevicesShowNotes(t *testing.T) {
 
 // e2eClock formats t as the CLI does in tests (UTC).
 func e2eClock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") }
+
+func TestColourOnlyWhenAsked(t *testing.T) {
+	s := newTestServer(t)
+	seedFleet(t, s)
+	t.Setenv(envServer, s.URL)
+	t.Setenv(envToken, s.admin)
+	for _, colour := range []bool{false, true} {
+		var stdout, stderr strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
+			now: func() time.Time { return testNow }, loc: time.UTC, color: colour}
+		if code := e.run(t.Context(), []string{"valise", "devices", "show", "VAL-0001"}); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		out := stdout.String()
+		bold, red := strings.Contains(out, "\x1b[1mHardware\x1b[0m"), strings.Contains(out, "\x1b[31mhealth 64 % (worn)\x1b[0m")
+		if bold != colour || red != colour || strings.Contains(out, "\x1b[") != colour {
+			t.Errorf("colour %v: bold headings %v, red worn battery %v in\n%s", colour, bold, red, out)
+		}
+	}
+}

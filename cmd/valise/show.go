@@ -377,8 +377,8 @@ func (e *env) printNet(w io.Writer, d apitype.DeviceDetail) {
 		}
 	}
 	for _, i := range n.Interfaces {
-		if i.Kind == wire.IfLoopback {
-			continue
+		if i.Kind == wire.IfLoopback || (i.Kind == wire.IfVirtual && !i.Up) {
+			continue // neither says anything about the device's connectivity
 		}
 		state := "down"
 		if i.Up {
