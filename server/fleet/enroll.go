@@ -294,6 +294,9 @@ func (f *Fleet) apply(d *Device, tok *EnrollToken, fp wire.Fingerprint, req *wir
 	if m.Conflict != "" {
 		d.addNote(Note{At: now, Kind: NoteIdentityConflict, Text: m.Conflict})
 	}
+	// The tag in the index is the device's own: a tag typed by a
+	// technician that went to another device must not point here.
+	fp.AssetTag = d.AssetTag
 	d.Fingerprint = fp
 	d.LastEnrolledAt = now
 	d.UpdatedAt = now

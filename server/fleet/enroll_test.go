@@ -378,3 +378,42 @@ func TestAuthenticateDevice(t *testing.T) {
 		})
 	}
 }
+
+func TestEnrollWithAssetTag(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(t, wire.ClassLaptop, 10)
+	enrollTagged := func(inv wire.Inventory, tag string) fleet.Enrolment {
+		t.Helper()
+		fp := wire.FingerprintOf(&inv)
+		fp.AssetTag = tag
+		en, err := e.fleet.Enroll(wire.EnrollRequest{Token: tok, Fingerprint: fp, Inventory: inv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return en
+	}
+	// A label printed before Valise is kept.
+	first := enrollTagged(laptop("1234", "DISK1"), "mairie-12")
+	if first.Device.AssetTag != "MAIRIE-12" {
+		t.Fatalf("asset tag = %s, want the technician's MAIRIE-12", first.Device.AssetTag)
+	}
+	// Same machine, disk replaced, identifiers unreadable but the label:
+	// serial + label match.
+	again := enrollTagged(wire.Inventory{System: wire.System{Serial: "PF11234"}, Disks: []wire.Disk{{Name: "sda", Serial: "NEWDISK", Type: wire.DiskSSD}}}, "MAIRIE-12")
+	if again.Device.ID != first.Device.ID || !again.Device.HardwareChanged {
+		t.Errorf("re-enrolment with the label = %s changed=%v, want %s changed", again.Device.ID, again.Device.HardwareChanged, first.Device.ID)
+	}
+	// Another machine given the same label by mistake: its serial says it
+	// is another machine; it gets a tag of its own and the label stays
+	// with the first.
+	other := enrollTagged(laptop("5678", "DISK5"), "MAIRIE-12")
+	if other.Device.ID == first.Device.ID || other.Device.AssetTag != "VAL-0001" {
+		t.Errorf("mislabelled machine = %s %s, want a new device VAL-0001", other.Device.ID, other.Device.AssetTag)
+	}
+	if id, err := e.st.DeviceByIdent("tag:MAIRIE-12"); err != nil || id != first.Device.ID {
+		t.Errorf("tag:MAIRIE-12 -> %s, %v; want %s", id, err, first.Device.ID)
+	}
+	if d, err := e.fleet.Device("mairie-12"); err != nil || d.ID != first.Device.ID {
+		t.Errorf("Device(mairie-12) = %s, %v", d.ID, err)
+	}
+}
