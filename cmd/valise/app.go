@@ -45,6 +45,12 @@ type usageError struct {
 
 func (e *usageError) Error() string { return e.msg }
 
+// errHelpShown stops a command whose help was asked for after its
+// arguments ("devices show VAL-0001 --help"); err is the printing error.
+type errHelpShown struct{ err error }
+
+func (e errHelpShown) Error() string { return "help shown" }
+
 func usagef(c *cli.Context, format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...), help: c.Command.HelpName}
 }
@@ -58,7 +64,17 @@ func (e *env) run(ctx context.Context, args []string) int {
 	if err == nil {
 		return 0
 	}
-	var ue *usageError
+	var (
+		ue   *usageError
+		help errHelpShown
+	)
+	if errors.As(err, &help) {
+		if help.err != nil {
+			fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(help.err.Error()))
+			return 1
+		}
+		return 0
+	}
 	if errors.As(err, &ue) {
 		fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(ue.msg))
 		help := ue.help
@@ -232,6 +248,9 @@ func args(c *cli.Context, names ...string) ([]string, error) {
 		f := lookupFlag(c.Command.Flags, name)
 		if f == nil {
 			return nil, usagef(c, "flag provided but not defined: %s", a)
+		}
+		if f == cli.HelpFlag {
+			return nil, errHelpShown{cli.ShowSubcommandHelp(c)}
 		}
 		if _, isBool := f.(*cli.BoolFlag); isBool {
 			if !hasValue {

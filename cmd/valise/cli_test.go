@@ -162,15 +162,20 @@ func TestDeviceErrors(t *testing.T) {
 		{"unknown device to collect", s.admin, []string{"devices", "collect", "dzzzzzzzzzzzz"}, "valise: no device matches dzzzzzzzzzzzz\n"},
 		{"unknown device history", s.admin, []string{"devices", "history", "VAL-0099", "--metric", "battery_health"}, "valise: no device matches VAL-0099\n"},
 		{"no token", "", []string{"devices", "list"}, "valise: no API token: " + hint + "\n"},
-		{"state the server does not know", s.admin, []string{"devices", "list", "--state", "broken"}, "valise: state \"broken\" is not one of [intake needs_wipe wiping wipe_failed wiped provisioning ready on_loan maintenance lost retired]\n"},
+		// The last two messages are the server's: only their start is checked.
+		{"state the server does not know", s.admin, []string{"devices", "list", "--state", "broken"}, `valise: state "broken" is not one of [intake `},
 		{"wrong token", "vat_not-a-token", []string{"devices", "show", "VAL-0001"}, "valise: the server refused the token (401): " + hint + "\n"},
 		{"role may not", mediateur, []string{"enroll-token", "create", "--class", "laptop"},
-			"valise: not allowed with this token (403): role mediateur may not POST /api/v1/enroll-tokens\n"},
+			"valise: not allowed with this token (403): "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runCLI(t, s.URL, tt.token, tt.args...)
-			if r.code != 1 || r.stderr != tt.want || r.stdout != "" {
+			match := r.stderr == tt.want
+			if !strings.HasSuffix(tt.want, "\n") {
+				match = strings.HasPrefix(r.stderr, tt.want) && strings.Count(r.stderr, "\n") == 1
+			}
+			if r.code != 1 || !match || r.stdout != "" {
 				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1, stderr:\n%s", r.code, r.stdout, r.stderr, tt.want)
 			}
 		})

@@ -124,7 +124,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpExitsZero(t *testing.T) {
-	for _, args := range [][]string{nil, {"--help"}, {"devices"}, {"devices", "show", "--help"}, {"--version"}} {
+	for _, args := range [][]string{nil, {"--help"}, {"devices"}, {"devices", "show", "--help"}, {"devices", "show", "VAL-0001", "--help"}, {"--version"}} {
 		r := runCLI(t, closedURL(t), "", args...)
 		if r.code != 0 || r.stderr != "" || r.stdout == "" {
 			t.Errorf("valise %s: exit %d, stderr %q, stdout %d bytes; want 0, nothing, some help",
