@@ -30,10 +30,12 @@ type Config struct {
 	// Root is the filesystem root: "" or "/" is the live system. /sys,
 	// /proc, /dev, /etc, /run and /usr/share are read under it.
 	Root string
-	// Exec runs external tools (smartctl, mmcli, iw, ip). When nil, the live
-	// system runs them through os/exec with CommandTimeout; a recorded Root
-	// replays the outputs found in Root/cmd/ (see RecordedName), and a
-	// command without a recording behaves as a tool that is not installed.
+	// Exec runs external tools (smartctl, mmcli, iw; under a recorded root
+	// also ip and df, whose answers the live system gets from the kernel).
+	// When nil, the live system runs them through os/exec with
+	// CommandTimeout; a recorded Root replays the outputs found in Root/cmd/
+	// (see RecordedName), and a command without a recording behaves as a
+	// tool that is not installed.
 	Exec ExecFunc
 	// CommandTimeout bounds each external command run by the default Exec.
 	// Zero means 15 s.
@@ -65,9 +67,8 @@ type Collector struct {
 	log        *slog.Logger
 
 	// Injected for tests; set by New.
-	now    func() time.Time
-	statfs func(mountpoint string) (fsUsage, error)
-	addrs  func(ctx context.Context) (map[string][]string, error)
+	now   func() time.Time
+	addrs func(ctx context.Context) (map[string][]string, error)
 
 	os wire.OS // read once at New
 
@@ -109,7 +110,6 @@ func New(cfg Config) (*Collector, error) {
 	default:
 		c.exec = commandExec(timeout)
 	}
-	c.statfs = c.liveStatfs
 	c.addrs = c.interfaceAddrs
 	c.os = c.readOS(context.Background())
 	return c, nil

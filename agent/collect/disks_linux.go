@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/valise-numerique/valise/internal/wire"
@@ -55,9 +56,11 @@ func (c *Collector) readDisk(dir, name string) wire.Disk {
 		return wire.Disk{}
 	}
 	udev := c.udevProperties(readString(dir + "/dev"))
-	d.Model = firstNonEmpty(readString(dev+"/model"), readString(dev+"/name"), strings.ReplaceAll(udev["ID_MODEL"], "_", " "))
+	// SCSI and SATA models in sysfs are cut at 16 characters: udev's
+	// escaped model is complete.
+	d.Model = firstNonEmpty(udevUnescape(udev["ID_MODEL_ENC"]), readString(dev+"/model"), readString(dev+"/name"), strings.ReplaceAll(udev["ID_MODEL"], "_", " "))
 	d.Serial = firstNonEmpty(udev["ID_SERIAL_SHORT"], readString(dev+"/serial"), readString(dir+"/serial"), vpdSerial(dev+"/vpd_pg80"))
-	d.Firmware = firstNonEmpty(readString(dev+"/firmware_rev"), readString(dev+"/rev"), readString(dev+"/fwrev"), udev["ID_REVISION"])
+	d.Firmware = firstNonEmpty(readString(dev+"/firmware_rev"), udev["ID_REVISION"], readString(dev+"/rev"), readString(dev+"/fwrev"))
 	if v := readString(dev + "/vendor"); v != "" && v != "ATA" && !strings.HasPrefix(v, "0x") {
 		d.Vendor = v
 	}
@@ -135,6 +138,25 @@ func (c *Collector) udevProperties(majmin string) map[string]string {
 		}
 	}
 	return m
+}
+
+// udevUnescape decodes udev's \xNN escapes ("Samsung\x20SSD") and trims.
+func udevUnescape(s string) string {
+	if !strings.Contains(s, `\x`) {
+		return strings.TrimSpace(s)
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // vpdSerial returns the unit serial number of a SCSI VPD page 0x80 (which

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -34,6 +35,14 @@ func collectFilesystems(ctx context.Context, c *Collector, h *wire.Health) error
 		}
 	}
 	defer f.Close()
+	statfs := liveStatfs
+	if !c.live() {
+		// The filesystems of a recorded root are not mounted here: their
+		// usage is the recorded output of `df -P -B1`.
+		if statfs, err = c.recordedDF(ctx); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	var errs []error
 	sc := bufio.NewScanner(f)
@@ -47,7 +56,7 @@ func collectFilesystems(ctx context.Context, c *Collector, h *wire.Health) error
 			continue
 		}
 		seen[dev] = true
-		u, err := c.statfs(mp)
+		u, err := statfs(mp)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -81,14 +90,43 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// liveStatfs asks the kernel about the filesystem mounted at mountpoint
-// (under the root, for a recorded root).
-func (c *Collector) liveStatfs(mountpoint string) (fsUsage, error) {
+// liveStatfs asks the kernel about the filesystem mounted at mountpoint.
+func liveStatfs(mountpoint string) (fsUsage, error) {
 	var st syscall.Statfs_t
-	p := c.path(mountpoint)
-	if err := syscall.Statfs(p, &st); err != nil {
-		return fsUsage{}, fmt.Errorf("statfs %s: %w", p, err)
+	if err := syscall.Statfs(mountpoint, &st); err != nil {
+		return fsUsage{}, fmt.Errorf("statfs %s: %w", mountpoint, err)
 	}
 	bs := uint64(st.Bsize)
 	return fsUsage{Total: st.Blocks * bs, Free: st.Bfree * bs, Avail: st.Bavail * bs}, nil
+}
+
+// recordedDF returns a statfs that answers from `df -P -B1` output.
+func (c *Collector) recordedDF(ctx context.Context) (func(string) (fsUsage, error), error) {
+	out, err := c.exec(ctx, "df", "-P", "-B1")
+	if err != nil {
+		return nil, err
+	}
+	usage := map[string]fsUsage{}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		// Filesystem 1-blocks Used Available Capacity Mounted on
+		f := strings.Fields(sc.Text())
+		if len(f) < 6 {
+			continue
+		}
+		total, err1 := strconv.ParseUint(f[1], 10, 64)
+		used, err2 := strconv.ParseUint(f[2], 10, 64)
+		avail, err3 := strconv.ParseUint(f[3], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue // header
+		}
+		usage[strings.Join(f[5:], " ")] = fsUsage{Total: total, Free: total - min(used, total), Avail: avail}
+	}
+	return func(mp string) (fsUsage, error) {
+		u, ok := usage[mp]
+		if !ok {
+			return u, fmt.Errorf("usage of %s: %w in df output", mp, ErrNoData)
+		}
+		return u, nil
+	}, nil
 }

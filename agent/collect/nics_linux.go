@@ -35,7 +35,7 @@ func collectNICs(ctx context.Context, c *Collector, inv *wire.Inventory) error {
 			Virtual:  !exists(p + "/device"),
 			Wireless: exists(p+"/wireless") || exists(p+"/phy80211"),
 		}
-		if readString(p+"/addr_assign_type") == "0" {
+		if readString(p+"/addr_assign_type") == "0" && wire.NormalizeMAC(n.MAC) != "" {
 			n.PermanentMAC = n.MAC
 		}
 		if !n.Virtual {

@@ -97,8 +97,6 @@ func collectFilesystems(ctx context.Context, c *Collector, h *wire.Health) error
 	return nil
 }
 
-func (c *Collector) liveStatfs(string) (fsUsage, error) { return fsUsage{}, unsupported("statfs") }
-
 func collectLoad(ctx context.Context, c *Collector, h *wire.Health) error {
 	l, err := load.AvgWithContext(ctx)
 	if err != nil {
