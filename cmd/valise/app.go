@@ -37,24 +37,6 @@ type env struct {
 	globalJSON bool     // --json given before the command
 }
 
-// usageError is a command line that cannot run: exit code 2.
-type usageError struct {
-	msg  string
-	help string // command whose help to suggest: "valise devices show"
-}
-
-func (e *usageError) Error() string { return e.msg }
-
-// errHelpShown stops a command whose help was asked for after its
-// arguments ("devices show VAL-0001 --help"); err is the printing error.
-type errHelpShown struct{ err error }
-
-func (e errHelpShown) Error() string { return "help shown" }
-
-func usagef(c *cli.Context, format string, a ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, a...), help: c.Command.HelpName}
-}
-
 // run runs one command line and returns its exit code.
 func (e *env) run(ctx context.Context, args []string) int {
 	args = completionArgs(args)
@@ -65,23 +47,23 @@ func (e *env) run(ctx context.Context, args []string) int {
 		return 0
 	}
 	var (
-		ue   *usageError
-		help errHelpShown
+		ue     *usageError
+		helped errHelpShown
 	)
-	if errors.As(err, &help) {
-		if help.err != nil {
-			fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(help.err.Error()))
+	if errors.As(err, &helped) {
+		if helped.err != nil {
+			fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(helped.err.Error()))
 			return 1
 		}
 		return 0
 	}
 	if errors.As(err, &ue) {
 		fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(ue.msg))
-		help := ue.help
-		if help == "" {
-			help = app.Name
+		cmd := ue.help
+		if cmd == "" {
+			cmd = app.Name
 		}
-		fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", help)
+		fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", cmd)
 		return 2
 	}
 	fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(err.Error()))
