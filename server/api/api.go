@@ -8,6 +8,17 @@
 // safe to show a user. Request bodies are size-limited and decoded
 // strictly: unknown fields and trailing data are refused.
 //
+// Routes, and the roles that may call them (admin may call everything):
+//
+//	POST /api/v1/enroll                  no bearer: the enrolment token is in the body (wire.EnrollRequest -> wire.EnrollResponse)
+//	POST /api/v1/enroll-tokens           technician     apitype.EnrollTokenRequest -> 201 apitype.EnrollToken
+//	GET  /api/v1/devices                 every role     ?class=&state=&online=true -> []apitype.Device by asset tag
+//	GET  /api/v1/devices/{ref}           every role     ref: device id or asset tag (any case) -> apitype.DeviceDetail
+//	GET  /api/v1/devices/{ref}/history   every role     ?metric=M&since=RFC3339|24h|7d&limit=N -> apitype.History
+//	POST /api/v1/devices/{ref}/collect   logistics, technician -> 202, a signed collect_now command queued at QoS 1
+//	GET  /healthz                        no bearer: "ok" while the store answers
+//	GET  /metrics                        no bearer: Prometheus text format
+//
 // /healthz and /metrics need no token: /healthz says only "ok", and
 // /metrics exposes counters, not fleet data, for a Prometheus that scrapes
 // the server on its own host. Put a reverse proxy in front of /metrics if

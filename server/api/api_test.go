@@ -5,10 +5,12 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -485,5 +487,43 @@ func TestHealthzAndMetrics(t *testing.T) {
 	code, b = e.do(t, "GET", "/healthz", "", "")
 	if code != http.StatusServiceUnavailable || errorBody(t, b).Code != apitype.CodeUnavailable {
 		t.Errorf("healthz on a closed store = %d %s", code, b)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	e := newEnv(t)
+	tok := e.enrollToken(t, apitype.EnrollTokenRequest{Class: wire.ClassLaptop})
+	e.enroll(t, tok.Token, thinkpad("PF1AAA01"))
+	tokens := map[fleet.Role]string{fleet.RoleAdmin: e.admin}
+	for _, r := range []fleet.Role{fleet.RoleMediateur, fleet.RoleLogistics, fleet.RoleTechnician} {
+		_, secret, err := e.fleet.CreateAPIToken(string(r), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[r] = secret
+	}
+	routes := []struct {
+		method, path, body string
+		allowed            []fleet.Role
+	}{
+		{"POST", "/api/v1/enroll-tokens", `{"class":"laptop"}`, []fleet.Role{fleet.RoleTechnician, fleet.RoleAdmin}},
+		{"GET", "/api/v1/devices", "", fleet.Roles},
+		{"GET", "/api/v1/devices/VAL-0001", "", fleet.Roles},
+		{"GET", "/api/v1/devices/VAL-0001/history?metric=battery_health", "", fleet.Roles},
+		{"POST", "/api/v1/devices/VAL-0001/collect", "", []fleet.Role{fleet.RoleLogistics, fleet.RoleTechnician, fleet.RoleAdmin}},
+	}
+	for _, rt := range routes {
+		for _, role := range fleet.Roles {
+			t.Run(fmt.Sprintf("%s %s as %s", rt.method, rt.path, role), func(t *testing.T) {
+				code, b := e.do(t, rt.method, rt.path, tokens[role], rt.body)
+				allowed := slices.Contains(rt.allowed, role)
+				switch {
+				case allowed && code >= 300:
+					t.Errorf("%s was refused: %d %s", role, code, b)
+				case !allowed && code != http.StatusForbidden:
+					t.Errorf("%s got %d %s, want 403", role, code, b)
+				}
+			})
+		}
 	}
 }
