@@ -146,7 +146,25 @@ func (e *env) setupCommands(cmds []*cli.Command) {
 }
 
 func onUsageError(c *cli.Context, err error, _ bool) error {
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+		return undefinedFlag(c, name)
+	}
 	return &usageError{msg: err.Error(), help: c.Command.HelpName}
+}
+
+// undefinedFlag is the usage error for a flag the command does not take;
+// a global flag given after the command gets told where it goes.
+func undefinedFlag(c *cli.Context, flag string) error {
+	name, _, _ := strings.Cut(strings.TrimLeft(flag, "-"), "=")
+	if g := lookupFlag(c.App.Flags, name); g != nil && c.Command.HelpName != "" && c.Command.HelpName != c.App.Name {
+		env := ""
+		if sf, ok := g.(*cli.StringFlag); ok && len(sf.EnvVars) > 0 {
+			env = " or set " + sf.EnvVars[0]
+		}
+		return usagef(c, "--%s is a global flag: put it before the command (valise --%s … %s)%s",
+			name, name, strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), env)
+	}
+	return usagef(c, "flag provided but not defined: %s", flag)
 }
 
 // groupAction runs when a command that only groups others is given no
@@ -229,7 +247,7 @@ func args(c *cli.Context, names ...string) ([]string, error) {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := lookupFlag(c.Command.Flags, name)
 		if f == nil {
-			return nil, usagef(c, "flag provided but not defined: %s", a)
+			return nil, undefinedFlag(c, a)
 		}
 		if f == cli.HelpFlag {
 			return nil, errHelpShown{cli.ShowSubcommandHelp(c)}

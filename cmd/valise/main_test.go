@@ -94,6 +94,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"devices", "list", "--bogus"}, "valise: flag provided but not defined: -bogus", "valise devices list"},
 		{"unknown global flag", []string{"--bogus", "devices", "list"}, "valise: flag provided but not defined: -bogus", "valise"},
 		{"unknown flag after the argument", []string{"devices", "show", "VAL-0001", "--bogus"}, "valise: flag provided but not defined: --bogus", "valise devices show"},
+		{"global flag after the command", []string{"devices", "list", "--server", "http://x"}, "valise: --server is a global flag: put it before the command (valise --server … devices list) or set VALISE_SERVER", "valise devices list"},
+		{"global flag after the argument", []string{"devices", "show", "VAL-0001", "--token=t"}, "valise: --token is a global flag: put it before the command (valise --token … devices show) or set VALISE_TOKEN", "valise devices show"},
 		{"missing device", []string{"devices", "show"}, "valise: missing argument ID|TAG", "valise devices show"},
 		{"two devices", []string{"devices", "collect", "VAL-0001", "VAL-0002"}, `valise: unexpected argument "VAL-0002"`, "valise devices collect"},
 		{"list takes no argument", []string{"devices", "list", "laptop"}, `valise: unexpected argument "laptop"`, "valise devices list"},
