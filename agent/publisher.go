@@ -121,17 +121,7 @@ func (p *publisher) connect(ctx context.Context) (*conn, error) {
 		// Commands queued by the broker for this persistent session may
 		// arrive before the subscription is renewed: same handler.
 		SetDefaultPublishHandler(onMessage).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.lostWith(err) }).
-		SetOnConnectHandler(func(cl mqtt.Client) {
-			// paho runs this in its own goroutine once connected.
-			if err := wait(cl.Subscribe(cmdTopic, 1, onMessage), p.cfg.ConnectTimeout); err != nil {
-				c.lostWith(fmt.Errorf("subscribe %s: %w", cmdTopic, err))
-				return
-			}
-			if err := wait(cl.Publish(presence, 1, true, wire.PresenceOnline), p.cfg.ConnectTimeout); err != nil {
-				c.lostWith(fmt.Errorf("publish online presence: %w", err))
-			}
-		})
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.lostWith(err) })
 	c.client = mqtt.NewClient(opts)
 	tok := c.client.Connect()
 	select {
@@ -145,6 +135,19 @@ func (p *publisher) connect(ctx context.Context) (*conn, error) {
 	}
 	if err := tok.Error(); err != nil {
 		return nil, err
+	}
+	// Subscribe and announce presence once Connect has completed, not in an
+	// OnConnect handler: paho runs that handler concurrently with the
+	// resumption of its store, which would take a publish made there for a
+	// stored one (completing its token without a PUBACK). Each connection
+	// is made here, so this runs on every connection all the same.
+	if err := wait(c.client.Subscribe(cmdTopic, 1, onMessage), p.cfg.ConnectTimeout); err != nil {
+		c.client.Disconnect(0)
+		return nil, fmt.Errorf("subscribe %s: %w", cmdTopic, err)
+	}
+	if err := wait(c.client.Publish(presence, 1, true, wire.PresenceOnline), p.cfg.ConnectTimeout); err != nil {
+		c.client.Disconnect(0)
+		return nil, fmt.Errorf("publish online presence: %w", err)
 	}
 	if p.connected != nil {
 		p.connected(true)
