@@ -338,3 +338,21 @@ func TestColourOnlyWhenAsked(t *testing.T) {
 		}
 	}
 }
+
+func TestDevicesShowHealthWithoutInventory(t *testing.T) {
+	s := newTestServer(t)
+	id := s.enroll(t, "tablet", "tab.inventory.json", testNow.Add(-time.Hour))
+	s.report(t, id, wire.ChanHealth, fixture[wire.Health](t, "elitebook.health.json"), testNow.Add(-time.Minute))
+	s.clock.Set(testNow)
+	out := ok(t, s, "devices", "show", "VAL-0001")
+	for _, want := range []string{
+		"Hardware\n  (no inventory received yet)\n",
+		"  Battery BAT0   health 91 % · charge 100 % (full) · 88 cycles\n",
+		"  Disk sda       SMART passed · reallocated 12 · pending 0 · 14212 h on · 31 °C\n",
+		"  Disk sdb       SMART unavailable: smartctl: Unknown USB bridge\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+}

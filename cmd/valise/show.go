@@ -106,8 +106,9 @@ func (e *env) printHardware(w io.Writer, d apitype.DeviceDetail) {
 	e.heading(w, "Hardware", d, wire.ChanInventory)
 	inv := d.Inventory
 	if inv == nil {
+		// Batteries and disks of a health report still show below.
 		fmt.Fprintln(w, "  (no inventory received yet)")
-		return
+		inv = &wire.Inventory{}
 	}
 	if os := join(" ", inv.OS.Name, inv.OS.Version); os != "" || inv.OS.Kernel != "" {
 		row(w, "OS", join(" · ", os, prefixed("kernel ", inv.OS.Kernel), inv.OS.Arch))
@@ -170,8 +171,7 @@ func (e *env) printHardware(w io.Writer, d apitype.DeviceDetail) {
 	}
 	for _, h := range smart {
 		if !shown[h.Name] {
-			row(w, "Disk "+h.Name, join(" · ", h.Model, prefixed("serial ", h.Serial)))
-			row(w, "", e.smartLine(h))
+			row(w, "Disk "+h.Name, join(" · ", h.Model, prefixed("serial ", h.Serial), e.smartLine(h)))
 		}
 	}
 
