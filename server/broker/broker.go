@@ -51,6 +51,16 @@ type Sink interface {
 	SetPresence(device string, online bool, at time.Time) error
 }
 
+// AsyncSink is a Sink that can acknowledge later (*ingest.Ingester):
+// SubmitAsync refuses a bad message at once, or queues it and calls done
+// after its commit. The broker then stores many messages of one client at
+// once and sends each PUBACK from the commit, instead of holding the
+// client's connection for one commit per message.
+type AsyncSink interface {
+	Sink
+	SubmitAsync(authDevice, topic string, payload []byte, done func(error)) error
+}
+
 // Defaults of the embedded broker.
 const (
 	// MaxPacket is the largest MQTT packet accepted: a maximal payload
@@ -64,6 +74,9 @@ const (
 	receiveMaximum = 256
 	// maxLogged bounds the set of (client, reason) pairs already logged.
 	maxLogged = 10000
+	// clientInflight bounds the messages of one client being stored at
+	// once through an AsyncSink; past it the client's reading waits.
+	clientInflight = 32
 )
 
 // Config configures the embedded broker.
@@ -114,6 +127,8 @@ type Broker struct {
 	listener *listeners.TCP
 	m        brokerMetrics
 	log      *logOnce
+
+	ackers sync.Map // *mqtt.Client -> *acker, for an AsyncSink
 
 	mu      sync.Mutex
 	current map[string]*mqtt.Client // device id -> its live connection
@@ -290,6 +305,9 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		b.m.tooLarge.Inc()
 		b.log.warn("large:"+cl.ID, "mqtt client disconnected: packet too large", "client", cl.ID, "limit", MaxPacket)
 	}
+	if a, ok := b.ackers.LoadAndDelete(cl); ok {
+		a.(*acker).stop()
+	}
 	dev := b.device(cl)
 	b.mu.Lock()
 	last := dev != "" && b.current[dev] == cl
@@ -336,6 +354,11 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		b.log.warn("pub:"+dev, "mqtt publish dropped: a device may only publish on its own up topics", "device", dev, "topic", pk.TopicName)
 		return pk, packets.CodeSuccessIgnore
 	}
+	if as, ok := b.cfg.Sink.(AsyncSink); ok && pk.FixedHeader.Qos == 1 && ch != wire.ChanPresence {
+		b.submitAsync(as, cl, dev, pk)
+		return pk, packets.ErrRejectPacket // no PUBACK now: the acker sends it
+	}
+	// QoS 0, presence (retained: mochi keeps it), or a Sink that blocks.
 	err = b.cfg.Sink.Submit(context.Background(), dev, pk.TopicName, pk.Payload)
 	switch {
 	case err == nil:
@@ -348,5 +371,88 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		// Not stored (the Sink logs why): withhold the PUBACK so that the
 		// agent keeps the message and sends it again.
 		return pk, packets.ErrRejectPacket
+	}
+}
+
+// submitAsync queues a QoS 1 message; its PUBACK is sent by the client's
+// acker once the message is stored, or at once (in order) if it is refused.
+func (b *Broker) submitAsync(as AsyncSink, cl *mqtt.Client, dev string, pk packets.Packet) {
+	a := b.acker(cl)
+	a.slots <- struct{}{} // waits while clientInflight messages are pending
+	k := ack{id: pk.PacketID, topic: pk.TopicName, payload: pk.Payload}
+	err := as.SubmitAsync(dev, pk.TopicName, pk.Payload, func(err error) {
+		k.err = err
+		a.acks <- k // never blocks: a slot is held for it
+	})
+	switch {
+	case err == nil:
+	case wire.Reason(err) != "other":
+		// Refused, counted and logged by the Sink: acknowledge and drop.
+		a.acks <- ack{id: pk.PacketID, drop: true}
+	default:
+		<-a.slots // not stored: no PUBACK, the agent sends it again
+	}
+}
+
+// acker sends one client's PUBACKs, in the order of its publishes, as
+// their commits complete, and forwards stored messages to subscribers.
+type acker struct {
+	cl    *mqtt.Client
+	slots chan struct{} // one per message pending
+	acks  chan ack
+	gone  chan struct{}
+	once  sync.Once
+}
+
+type ack struct {
+	id      uint16
+	err     error
+	drop    bool // refused: acknowledge, do not forward
+	topic   string
+	payload []byte
+}
+
+// acker returns cl's acker, starting it on first use. Only cl's own reading
+// goroutine calls it, so two are never made for one client.
+func (b *Broker) acker(cl *mqtt.Client) *acker {
+	if a, ok := b.ackers.Load(cl); ok {
+		return a.(*acker)
+	}
+	a := &acker{
+		cl: cl, slots: make(chan struct{}, clientInflight),
+		acks: make(chan ack, clientInflight), gone: make(chan struct{}),
+	}
+	b.ackers.Store(cl, a)
+	go b.runAcker(a)
+	return a
+}
+
+func (a *acker) stop() { a.once.Do(func() { close(a.gone) }) }
+
+func (b *Broker) runAcker(a *acker) {
+	for {
+		select {
+		case k := <-a.acks:
+			b.finish(a, k)
+		case <-a.gone:
+			// The client stopped reading: finish what it had pending.
+			for len(a.slots) > 0 {
+				b.finish(a, <-a.acks)
+			}
+			return
+		}
+	}
+}
+
+func (b *Broker) finish(a *acker, k ack) {
+	defer func() { <-a.slots }()
+	if k.err != nil {
+		return // not stored: no PUBACK, the agent sends it again
+	}
+	// A write to a closed connection fails; the agent then resends, and
+	// the message is a duplicate.
+	_ = a.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: k.id})
+	if !k.drop {
+		_ = b.srv.Publish(k.topic, k.payload, false, 1)
 	}
 }

@@ -440,6 +440,28 @@ func TestStoreFailureWithholdsPuback(t *testing.T) {
 	}
 }
 
+// The same through the real ingest: the commit fails (the store is
+// closed), the PUBACK is withheld, and later messages are not held up by it.
+func TestCommitFailureWithholdsPuback(t *testing.T) {
+	r := startRig(t, "")
+	c := device(t, r.b.Addr(), "dev-01")
+	if err := publish(t, c, topics.Device("dev-01", wire.ChanHealth), healthPayload(t, "dev-01", 1)); err != nil {
+		t.Fatal(err)
+	}
+	r.st.Close()
+	tok := c.Publish(topics.Device("dev-01", wire.ChanHealth), 1, false, healthPayload(t, "dev-01", 2))
+	if tok.WaitTimeout(200 * time.Millisecond) {
+		t.Fatalf("publish completed (err %v) although the commit failed", tok.Error())
+	}
+	// A refused message behind it is still acknowledged.
+	if err := publish(t, c, topics.Device("dev-01", wire.ChanHealth), []byte("garbage")); err != nil {
+		t.Fatalf("refused message: %v", err)
+	}
+	if !c.IsConnectionOpen() {
+		t.Error("disconnected")
+	}
+}
+
 type failingSink struct {
 	mu sync.Mutex
 	n  int

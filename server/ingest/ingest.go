@@ -97,7 +97,8 @@ type request struct {
 	stored     bool
 	err        error
 	done       chan struct{}
-	countAsMsg bool // a presence message from the presence topic
+	cb         func(error) // set for SubmitAsync: called instead of signalling done
+	countAsMsg bool        // a presence message from the presence topic
 }
 
 var requests = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
@@ -145,6 +146,29 @@ func (i *Ingester) Submit(ctx context.Context, authDevice, topic string, payload
 		return nil
 	}
 	return i.wait(ctx, req)
+}
+
+// SubmitAsync is Submit for callers that must not block until the commit:
+// it validates the message at once and returns the refusal (or ErrClosed),
+// in which case done is never called. Otherwise the message is queued and
+// done is called exactly once, from the committer goroutine, with nil when
+// the message is stored or a duplicate, or with the store's error. done
+// must be quick and must not block: it holds up every later commit.
+//
+// payload is not used after SubmitAsync returns. SubmitAsync blocks only
+// while the queue is full.
+func (i *Ingester) SubmitAsync(authDevice, topic string, payload []byte, done func(error)) error {
+	req, err := i.parse(authDevice, topic, payload)
+	if err != nil {
+		i.reject(authDevice, topic, err)
+		return err
+	}
+	if req == nil {
+		done(nil)
+		return nil
+	}
+	req.cb = done
+	return i.enqueue(context.Background(), req)
 }
 
 // SetPresence records that device's connection went up or down at at. It
@@ -219,29 +243,32 @@ func (i *Ingester) parse(authDevice, topic string, payload []byte) (*request, er
 	return req, nil
 }
 
-// wait queues req, waits for its commit and recycles it.
-func (i *Ingester) wait(ctx context.Context, req *request) error {
+// enqueue hands req to the committer.
+func (i *Ingester) enqueue(ctx context.Context, req *request) error {
 	i.mu.RLock()
+	defer i.mu.RUnlock()
 	if i.closed {
-		i.mu.RUnlock()
 		return ErrClosed
 	}
 	select {
 	case i.queue <- req:
+		return nil
 	case <-ctx.Done():
-		i.mu.RUnlock()
 		return ctx.Err()
 	}
-	i.mu.RUnlock()
+}
+
+// wait queues req, waits for its commit and recycles it.
+func (i *Ingester) wait(ctx context.Context, req *request) error {
+	if err := i.enqueue(ctx, req); err != nil {
+		return err
+	}
 	select {
 	case <-req.done:
 	case <-ctx.Done():
 		return ctx.Err() // req now belongs to the committer alone
 	}
 	err := req.err
-	if err == nil && !req.presence && !req.stored {
-		i.m.duplicates.Inc()
-	}
 	*req = request{done: req.done}
 	requests.Put(req)
 	return err
@@ -303,10 +330,18 @@ func (i *Ingester) commit(batch []*request, reports []store.Report, presence []s
 			r.stored = stored[n]
 			if r.stored {
 				i.m.messages.WithLabelValues(string(r.report.Kind)).Inc()
+			} else {
+				i.m.duplicates.Inc()
 			}
 		}
 		if !r.presence {
 			n++
+		}
+		if r.cb != nil {
+			r.cb(r.err)
+			*r = request{done: r.done}
+			requests.Put(r)
+			continue
 		}
 		r.done <- struct{}{}
 	}
