@@ -108,10 +108,11 @@ func enrolServer(t *testing.T, mqttAddr string) *httptest.Server {
 		}
 		mu.Lock()
 		n++
-		id := "dcmd" + strings.Repeat("0", 7) + string(rune('0'+n))
+		k := n
 		mu.Unlock()
+		id := "dcmd" + strings.Repeat("0", 7) + string(rune('0'+k))
 		json.NewEncoder(w).Encode(wire.EnrollResponse{
-			DeviceID: id, AssetTag: "VAL-004" + string(rune('0'+n)), Class: wire.ClassLaptop,
+			DeviceID: id, AssetTag: "VAL-004" + string(rune('0'+k)), Class: wire.ClassLaptop,
 			MQTTURL: "tcp://" + mqttAddr, Username: id, Password: "pw",
 			CommandKey: base64.StdEncoding.EncodeToString(pub),
 		})
