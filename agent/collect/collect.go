@@ -31,7 +31,8 @@ type Config struct {
 	// /proc, /dev, /etc, /run and /usr/share are read under it.
 	Root string
 	// Exec runs external tools (smartctl, mmcli, iw; under a recorded root
-	// also ip and df, whose answers the live system gets from the kernel).
+	// also ip, ethtool and df, whose answers the live system gets from the
+	// kernel).
 	// When nil, the live system runs them through os/exec with
 	// CommandTimeout; a recorded Root replays the outputs found in Root/cmd/
 	// (see RecordedName), and a command without a recording behaves as a

@@ -255,14 +255,14 @@ func TestKeyFigures(t *testing.T) {
 			if m := r.Inventory.Modems; len(m) != 1 || m[0].IMEI != "867962041294151" || m[0].Firmware != "EC25EFAR06A06M4G" {
 				t.Errorf("modems = %+v", m)
 			}
-			// The Wi-Fi MAC was set by software (addr_assign_type 3): its
-			// permanent address is unknown, and FingerprintOf falls back to
-			// the current one. The USB modem's interface is left out.
+			// The Wi-Fi MAC was set by software (addr_assign_type 3): the
+			// fingerprint holds the permanent one ethtool reports. The USB
+			// modem's interface is left out.
 			fp := wire.FingerprintOf(&r.Inventory)
 			if diff := cmp.Diff([]string{"867962041294151"}, fp.IMEIs); diff != "" {
 				t.Errorf("fingerprint IMEIs (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff([]string{"32:5d:81:c4:2f:07", "98:e7:43:0a:11:2c"}, fp.MACs); diff != "" {
+			if diff := cmp.Diff([]string{"98:e7:43:0a:11:2c", "a4:34:d9:12:7c:51"}, fp.MACs); diff != "" {
 				t.Errorf("fingerprint MACs (-want +got):\n%s", diff)
 			}
 			d := r.Health.Disks

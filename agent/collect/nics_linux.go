@@ -13,9 +13,10 @@ import (
 // of container pairs (veth*, which come and go with containers and would
 // change the inventory hash). An interface without a device link is
 // virtual; one with a wireless or phy80211 entry is wireless. The permanent
-// MAC is known when the kernel says the address was not assigned
-// (addr_assign_type 0: burnt in); it is left empty otherwise (random or
-// set MACs), since ethtool's permanent address needs a tool.
+// MAC is the driver's burnt-in address (ethtool's, see permanentMAC), else
+// the current address when the kernel says it was not changed
+// (addr_assign_type 0); it stays empty for a random or software-set MAC
+// the driver cannot tell the origin of.
 func collectNICs(ctx context.Context, c *Collector, inv *wire.Inventory) error {
 	dir := c.path("/sys/class/net")
 	names := listDir(dir)
@@ -35,7 +36,10 @@ func collectNICs(ctx context.Context, c *Collector, inv *wire.Inventory) error {
 			Virtual:  !exists(p + "/device"),
 			Wireless: exists(p+"/wireless") || exists(p+"/phy80211"),
 		}
-		if readString(p+"/addr_assign_type") == "0" && wire.NormalizeMAC(n.MAC) != "" {
+		if !n.Virtual {
+			n.PermanentMAC = c.permanentMAC(ctx, name)
+		}
+		if n.PermanentMAC == "" && readString(p+"/addr_assign_type") == "0" && wire.NormalizeMAC(n.MAC) != "" {
 			n.PermanentMAC = n.MAC
 		}
 		if !n.Virtual {
@@ -64,4 +68,21 @@ func collectNICs(ctx context.Context, c *Collector, inv *wire.Inventory) error {
 		inv.NICs[i].Product = devices[id]
 	}
 	return nil
+}
+
+// permanentMAC returns the burnt-in MAC of an interface: from the kernel on
+// the live system, from a recorded `ethtool -P <name>` under a recorded
+// root. It returns "" when it is unknown.
+func (c *Collector) permanentMAC(ctx context.Context, name string) string {
+	var mac string
+	if c.live() {
+		mac = permanentMAC(name)
+	} else if out, err := c.exec(ctx, "ethtool", "-P", name); err == nil {
+		// "Permanent address: a4:34:d9:12:7c:51"
+		_, mac, _ = strings.Cut(strings.TrimSpace(string(out)), ": ")
+	}
+	if wire.NormalizeMAC(mac) == "" {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(mac))
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // collectTemperatures reads hwmon sensors (temp*_input, millidegrees, named
-// "<chip>/<label>") and thermal zones ("thermal/<type>"). Readings outside
+// "<chip>/<label>") and the thermal zones that have no hwmon device of
+// their own ("thermal/<type>"). Readings outside
 // -40…150 °C are sensor garbage and left out.
 func collectTemperatures(ctx context.Context, c *Collector, h *wire.Health) error {
 	add := func(sensor, path string) {
@@ -23,9 +24,11 @@ func collectTemperatures(ctx context.Context, c *Collector, h *wire.Health) erro
 		}
 	}
 	hwmon := c.path("/sys/class/hwmon")
+	chips := map[string]bool{}
 	for _, hw := range listDir(hwmon) {
 		dir := filepath.Join(hwmon, hw)
 		chip := firstNonEmpty(readString(dir+"/name"), hw)
+		chips[chip] = true
 		for _, f := range listDir(dir) {
 			base, ok := strings.CutSuffix(f, "_input")
 			if !ok || !strings.HasPrefix(base, "temp") {
@@ -41,7 +44,11 @@ func collectTemperatures(ctx context.Context, c *Collector, h *wire.Health) erro
 			continue
 		}
 		dir := filepath.Join(thermal, z)
-		add("thermal/"+firstNonEmpty(readString(dir+"/type"), z), dir+"/temp")
+		typ := firstNonEmpty(readString(dir+"/type"), z)
+		if chips[typ] { // the thermal zone already has a hwmon device (acpitz)
+			continue
+		}
+		add("thermal/"+typ, dir+"/temp")
 	}
 	slices.SortStableFunc(h.Temperatures, func(a, b wire.Temperature) int { return strings.Compare(a.Sensor, b.Sensor) })
 	return nil

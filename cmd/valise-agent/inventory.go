@@ -25,9 +25,9 @@ func inventoryCommand() *cli.Command {
 		Description: "Without --json, prints a summary for people; with --json, one object\n" +
 			"{\"inventory\":…,\"health\":…,\"net\":…} as the agent would send it.\n\n" +
 			"--root DIR reads a recorded device instead of this one: DIR holds sys/, proc/,\n" +
-			"etc/… and cmd/, the recorded outputs of smartctl, mmcli, iw, ip and df (named\n" +
-			"as collect.RecordedName says). No command is run under --root: a command\n" +
-			"without a recording counts as a tool that is not installed.",
+			"etc/… and cmd/, the recorded outputs of smartctl, mmcli, iw, ip, ethtool and df\n" +
+			"(named as collect.RecordedName says). No command is run under --root: a\n" +
+			"command without a recording counts as a tool that is not installed.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a summary"},
 			&cli.StringFlag{Name: "root", Usage: "read a recorded device tree `DIR` instead of this machine"},
