@@ -327,3 +327,43 @@ func TestRunNotEnrolled(t *testing.T) {
 		t.Errorf("Run without state = %v, want a not-enrolled error", err)
 	}
 }
+
+// TestWithheldPUBACKIsResent checks that a message stays in the spool
+// until its PUBACK: a broker withholds the PUBACK of health reports (and
+// does not deliver them) for a while; every one of them must arrive once
+// it stops doing so.
+func TestWithheldPUBACKIsResent(t *testing.T) {
+	hook := new(withholder)
+	hook.on.Store(true)
+	b := startBroker(t, "127.0.0.1:0", hook)
+	dir := writeState(t, b.addr, newCommandKey(t))
+	src := &testSource{}
+	cfg := testConfig(dir, src)
+	cfg.Interval = 10 * time.Millisecond
+	cfg.AckTimeout = 100 * time.Millisecond
+	cfg.MaxInFlight = 4
+	stop := startAgent(t, cfg)
+
+	waitFor(t, "withheld health reports", func() bool { return hook.withheld.Load() >= 20 })
+	if n := len(bodies[wire.Health](t, envelopes(t, b.records()), wire.ChanHealth)); n != 0 {
+		t.Fatalf("%d health reports delivered while withheld", n)
+	}
+	taken := src.health.Load()
+	hook.on.Store(false)
+	waitFor(t, "every health report taken so far", func() bool {
+		got := map[uint64]bool{}
+		for _, h := range bodies[wire.Health](t, envelopes(t, b.records()), wire.ChanHealth) {
+			got[h.UptimeSeconds] = true
+		}
+		for i := uint64(1); i <= taken; i++ {
+			if !got[i] {
+				return false
+			}
+		}
+		return true
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d PUBACKs withheld, %d health samples taken before the broker acknowledged again", hook.withheld.Load(), taken)
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,7 +42,7 @@ type broker struct {
 }
 
 // startBroker starts a broker on addr ("127.0.0.1:0" for any port).
-func startBroker(t *testing.T, addr string) *broker {
+func startBroker(t *testing.T, addr string, hooks ...mochi.Hook) *broker {
 	t.Helper()
 	srv := mochi.New(&mochi.Options{
 		InlineClient: true,
@@ -52,8 +53,10 @@ func startBroker(t *testing.T, addr string) *broker {
 			return c
 		}(),
 	})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
+	for _, h := range append([]mochi.Hook{new(auth.AllowHook)}, hooks...) {
+		if err := srv.AddHook(h, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var l *listeners.TCP
 	for i := 0; ; i++ { // the port of a stopped broker may take a moment to free
@@ -273,4 +276,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// withholder is a broker hook that, while on, withholds the PUBACK of
+// every health report and does not deliver it, as a server that cannot
+// store it does.
+type withholder struct {
+	mochi.HookBase
+	on       atomic.Bool
+	withheld atomic.Int64
+}
+
+func (h *withholder) ID() string { return "withholder" }
+
+func (h *withholder) Provides(b byte) bool { return b == mochi.OnPublish }
+
+func (h *withholder) OnPublish(_ *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if h.on.Load() && strings.HasSuffix(pk.TopicName, "/health") {
+		h.withheld.Add(1)
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
 }

@@ -272,14 +272,20 @@ func (c *conn) session(ctx context.Context) error {
 // await waits for the token of seq and reports whether the broker
 // acknowledged it. A token that never completes (the connection was lost:
 // paho keeps such tokens pending for a persistent session) is abandoned
-// when the session ends.
+// when the session ends; one without answer for AckTimeout fails, which
+// ends the session so that the next one resends the message.
 func (c *conn) await(tok mqtt.Token, seq uint64, results chan<- pubResult, done <-chan struct{}) {
+	t := time.NewTimer(c.p.cfg.AckTimeout)
+	defer t.Stop()
+	var r pubResult
 	select {
 	case <-tok.Done():
+		r = pubResult{seq: seq, err: tok.Error()}
+	case <-t.C:
+		r = pubResult{seq: seq, err: fmt.Errorf("no PUBACK within %s", c.p.cfg.AckTimeout)}
 	case <-done:
 		return
 	}
-	r := pubResult{seq: seq, err: tok.Error()}
 	if pt, ok := tok.(*mqtt.PublishToken); ok && r.err == nil {
 		r.acked = c.store.takeAck(pt.MessageID())
 	}

@@ -39,6 +39,7 @@ const (
 	DefaultBackoffMax        = 5 * time.Minute
 	DefaultConnectTimeout    = 10 * time.Second
 	DefaultKeepAlive         = 60 * time.Second
+	DefaultAckTimeout        = 60 * time.Second
 )
 
 // Config configures Run. Zero fields take the defaults above, or the
@@ -67,6 +68,10 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// KeepAlive is the MQTT keep-alive.
 	KeepAlive time.Duration
+	// AckTimeout is how long a message may wait for its PUBACK before the
+	// connection is dropped and made again, which resends it (a broker
+	// that could not store a message withholds its PUBACK).
+	AckTimeout time.Duration
 	// FreeOSMemory returns memory to the system after each inventory,
 	// which keeps a lone agent's resident size small. Leave it off when
 	// many agents share a process.
@@ -95,6 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent config: InventoryInterval %s is negative", c.InventoryInterval)
 	case c.SpoolMaxBytes < 0:
 		return fmt.Errorf("agent config: SpoolMaxBytes %d is negative", c.SpoolMaxBytes)
+	case c.AckTimeout < 0:
+		return fmt.Errorf("agent config: AckTimeout %s is negative", c.AckTimeout)
 	case c.MaxInFlight < 0:
 		return fmt.Errorf("agent config: MaxInFlight %d is negative", c.MaxInFlight)
 	case c.Backoff.Min < 0 || c.Backoff.Max < c.Backoff.Min && c.Backoff.Max != 0:
@@ -133,6 +140,9 @@ func (c *Config) defaults(st State) {
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = DefaultAckTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now
