@@ -276,6 +276,27 @@ func TestKeyFigures(t *testing.T) {
 				t.Errorf("wifi = %+v, want wlp2s0 not connected", w)
 			}
 		}},
+		{"openwrt-4g-hotspot", func(t *testing.T, r report) {
+			inv := r.Inventory
+			if inv.Class != wire.ClassHotspot || inv.System.Model != "GL.iNet GL-X750" || inv.CPU.Model != "MIPS 24Kc V7.4" || inv.CPU.Threads != 1 {
+				t.Errorf("class %q, model %q, cpu %+v: want a GL-X750 hotspot with one MIPS core", inv.Class, inv.System.Model, inv.CPU)
+			}
+			if msg, _ := collectorError(inv.Collectors, "dmi"); msg != "" {
+				t.Errorf("dmi error %q: a board without SMBIOS has its device tree model", msg)
+			}
+			fp := wire.FingerprintOf(&inv)
+			want := wire.Fingerprint{MACs: []string{"94:83:c4:05:1a:2e", "94:83:c4:05:1a:30"}, IMEIs: []string{"862636051234560"}}
+			if diff := cmp.Diff(want, fp); diff != "" {
+				t.Errorf("fingerprint (-want +got):\n%s", diff)
+			}
+			if fs := r.Health.Filesystems; len(fs) != 1 || fs[0].Mountpoint != "/overlay" || fs[0].FSType != "jffs2" {
+				t.Errorf("filesystems = %+v, want the jffs2 overlay only", fs)
+			}
+			c := r.Net.Cellular
+			if len(c) != 1 || c[0].AccessTech != "umts,hsdpa" || c[0].RSSI == nil || *c[0].RSSI != -81 || c[0].RSRP != nil || c[0].Operator != "Free" {
+				t.Errorf("cellular = %+v, want Free on UMTS/HSDPA at -81 dBm RSSI without LTE values", c)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -297,6 +297,12 @@ func pct(v *float64) string {
 	return fmt.Sprintf("%.0f %%", *v)
 }
 
-func gib(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+// gib prints a size in GiB, or MiB below 1 GiB (hotspots, EFI partitions).
+func gib(b uint64) string {
+	if b < 1<<30 {
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+}
 
 func gb(b uint64) string { return fmt.Sprintf("%.0f GB", float64(b)/1e9) }
