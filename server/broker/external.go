@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -68,8 +69,12 @@ func (c ExternalConfig) Validate() error {
 	return nil
 }
 
-// publishTimeout bounds the wait for a publish's PUBACK.
-const publishTimeout = 10 * time.Second
+// publishTimeout bounds the wait for a publish's PUBACK; closeTimeout the
+// wait for messages being stored when closing.
+const (
+	publishTimeout = 10 * time.Second
+	closeTimeout   = 10 * time.Second
+)
 
 // External consumes device messages from an external MQTT broker.
 type External struct {
@@ -79,6 +84,11 @@ type External struct {
 	cancel    context.CancelFunc
 	connected prometheus.Gauge
 	log       *logOnce
+
+	mu      sync.Mutex
+	busy    int           // handlers storing a message now
+	closing bool          // Close was called: take no more messages
+	idle    chan struct{} // closed when closing and busy is 0
 }
 
 // NewExternal builds the consumer; Start connects it.
@@ -91,7 +101,7 @@ func NewExternal(cfg ExternalConfig) (*External, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &External{
-		cfg: cfg, ctx: ctx, cancel: cancel, log: newLogOnce(cfg.Logger),
+		cfg: cfg, ctx: ctx, cancel: cancel, log: newLogOnce(cfg.Logger), idle: make(chan struct{}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "valise_mqtt_external_connected",
 			Help: "1 while the server's session with the external broker is up.",
@@ -158,6 +168,24 @@ func (e *External) Start(ctx context.Context) error {
 
 // handle stores one message and acknowledges it unless storing failed.
 func (e *External) handle(_ paho.Client, m paho.Message) {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return // not acknowledged: delivered again to the next session
+	}
+	e.busy++
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		if e.busy--; e.busy == 0 && e.closing {
+			close(e.idle)
+		}
+		e.mu.Unlock()
+	}()
+	if _, ch, err := e.cfg.Topics.Parse(m.Topic()); err == nil && ch == wire.ChanCmd {
+		m.Ack() // a command (ours) matched by the up filter: not for us
+		return
+	}
 	err := e.cfg.Sink.Submit(e.ctx, "", m.Topic(), m.Payload())
 	if err != nil && wire.Reason(err) == "other" {
 		// Not stored: no PUBACK, the broker resends after reconnecting.
@@ -182,10 +210,24 @@ func (e *External) Publish(topic string, payload []byte, retain bool) error {
 	return nil
 }
 
-// Close disconnects. Messages still being stored then are acknowledged
-// after the disconnect, which the broker ignores: it delivers them again to
-// the next session, and they are deduplicated.
+// Close stops taking messages, lets those being stored finish (for at most
+// closeTimeout), and disconnects. Messages not acknowledged by then are
+// delivered again to the next session and deduplicated.
 func (e *External) Close() error {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closing = true
+	if e.busy == 0 {
+		close(e.idle)
+	}
+	e.mu.Unlock()
+	select {
+	case <-e.idle:
+	case <-time.After(closeTimeout):
+	}
 	e.client.Disconnect(250)
 	e.cancel()
 	e.connected.Set(0)
