@@ -367,3 +367,37 @@ func TestWithheldPUBACKIsResent(t *testing.T) {
 	}
 	t.Logf("%d PUBACKs withheld, %d health samples taken before the broker acknowledged again", hook.withheld.Load(), taken)
 }
+
+// TestCommandQueuedWhileOffline checks the persistent session: a command
+// sent while the device is away is obeyed when it comes back.
+func TestCommandQueuedWhileOffline(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	px := startProxy(t, b.addr)
+	key := newCommandKey(t)
+	dir := writeState(t, px.addr(), key)
+	src := &testSource{}
+	startAgent(t, testConfig(dir, src))
+	waitFor(t, "online presence", func() bool { return b.retained(presenceTopic()) == wire.PresenceOnline })
+
+	px.down.Store(true)
+	px.cut()
+	waitFor(t, "the Last Will", func() bool { return b.retained(presenceTopic()) == wire.PresenceOffline })
+	now := time.Now()
+	payload, err := wire.SignCommand(key, wire.Command{ID: "c-away", Device: testDevice, Type: wire.CmdCollectNow,
+		Nonce: "n-away", IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.Publish((wire.Topics{}).Device(testDevice, wire.ChanCmd), payload, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	px.down.Store(false)
+	waitFor(t, "the result of the queued command", func() bool {
+		for _, ev := range bodies[wire.Event](t, envelopes(t, b.records()), wire.ChanEvent) {
+			if ev.Type == wire.EventCommandResult && ev.Command == "c-away" {
+				return ev.OK
+			}
+		}
+		return false
+	})
+}

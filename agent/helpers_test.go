@@ -127,6 +127,7 @@ func envelopes(t *testing.T, recs []record) []wire.Envelope {
 type proxy struct {
 	l      net.Listener
 	target string
+	down   atomic.Bool // refuse connections, like a network that is gone
 	mu     sync.Mutex
 	conns  []net.Conn
 }
@@ -143,6 +144,10 @@ func startProxy(t *testing.T, target string) *proxy {
 			c, err := l.Accept()
 			if err != nil {
 				return
+			}
+			if p.down.Load() {
+				c.Close()
+				continue
 			}
 			up, err := net.Dial("tcp", target)
 			if err != nil {
