@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -606,5 +607,27 @@ func BenchmarkCollectFixture(b *testing.B) {
 		c.Inventory(ctx)
 		c.Health(ctx)
 		c.Net(ctx)
+	}
+}
+
+// TestConcurrentUse collects from several goroutines at once (run with
+// -race): the agent's schedule and a collect_now command may overlap.
+func TestConcurrentUse(t *testing.T) {
+	c := newFixture(t, "laptop-4g-usb-modem", Config{})
+	want := collectAll(t, c)
+	var wg sync.WaitGroup
+	got := make([]report, 4)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = collectAll(t, c)
+		}()
+	}
+	wg.Wait()
+	for i, r := range got {
+		if diff := cmp.Diff(want, r); diff != "" {
+			t.Errorf("collection %d differs (-want +got):\n%s", i, diff)
+		}
 	}
 }

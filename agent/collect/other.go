@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 
 	"github.com/shirou/gopsutil/v4/cpu"
@@ -35,16 +36,8 @@ func (c *Collector) readOS(ctx context.Context) wire.OS {
 
 func collectOS(ctx context.Context, c *Collector, inv *wire.Inventory) error {
 	inv.OS = c.os
-	inv.Hostname, _ = hostname()
+	inv.Hostname, _ = os.Hostname()
 	return nil
-}
-
-func hostname() (string, error) {
-	hi, err := host.Info()
-	if err != nil {
-		return "", err
-	}
-	return hi.Hostname, nil
 }
 
 func collectCPU(ctx context.Context, c *Collector, inv *wire.Inventory) error {
