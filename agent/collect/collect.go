@@ -254,16 +254,16 @@ func InventoryHash(inv wire.Inventory) string {
 // laptop, notebook, sub notebook, convertible, detachable.
 var laptopChassis = map[string]bool{"8": true, "9": true, "10": true, "14": true, "31": true, "32": true}
 
-// deviceClass derives the device class from the chassis type. A machine
-// without SMBIOS (an ARM or MIPS board) that has a cellular modem and no
-// battery is taken for a hotspot, such as an OpenWrt 4G router; anything
-// else unknown is "other". A technician can always correct the class on
-// the server.
+// deviceClass derives the device class from the chassis type. Android
+// devices are tablets (the agent runs there under Termux). A machine without
+// SMBIOS (an ARM or MIPS board) that has a cellular modem and no battery is
+// taken for a hotspot, such as an OpenWrt 4G router; anything else unknown
+// is "other". A technician can always correct the class on the server.
 func deviceClass(inv *wire.Inventory) string {
 	switch t := inv.Chassis.Type; {
 	case laptopChassis[t]:
 		return wire.ClassLaptop
-	case t == "30":
+	case t == "30", inv.OS.Name == "Android":
 		return wire.ClassTablet
 	case t == "" && len(inv.Modems) > 0 && len(inv.Batteries) == 0:
 		return wire.ClassHotspot

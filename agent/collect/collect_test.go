@@ -631,3 +631,28 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceClass(t *testing.T) {
+	tests := []struct {
+		name string
+		inv  wire.Inventory
+		want string
+	}{
+		{"notebook", wire.Inventory{Chassis: wire.Chassis{Type: "10"}}, wire.ClassLaptop},
+		{"convertible", wire.Inventory{Chassis: wire.Chassis{Type: "31"}}, wire.ClassLaptop},
+		{"tablet chassis", wire.Inventory{Chassis: wire.Chassis{Type: "30"}}, wire.ClassTablet},
+		{"android", wire.Inventory{OS: wire.OS{Name: "Android"}, Batteries: []wire.BatteryInfo{{Name: "battery"}}}, wire.ClassTablet},
+		{"desktop", wire.Inventory{Chassis: wire.Chassis{Type: "3"}}, wire.ClassOther},
+		{"desktop with a 4G dongle", wire.Inventory{Chassis: wire.Chassis{Type: "3"}, Modems: []wire.Modem{{}}}, wire.ClassOther},
+		{"board with modem, no battery", wire.Inventory{Modems: []wire.Modem{{}}}, wire.ClassHotspot},
+		{"board with modem and battery", wire.Inventory{Modems: []wire.Modem{{}}, Batteries: []wire.BatteryInfo{{}}}, wire.ClassOther},
+		{"nothing known", wire.Inventory{}, wire.ClassOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := deviceClass(&tt.inv); got != tt.want {
+				t.Errorf("deviceClass = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

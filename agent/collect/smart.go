@@ -139,7 +139,8 @@ func parseSmartctl(disk wire.Disk, out []byte) (wire.DiskHealth, error) {
 }
 
 // collectSMART reads SMART data of each internal disk (not removable, not
-// USB, not virtual) with smartctl, when it is installed. A disk smartctl
+// USB, not virtual, not eMMC or SD, which smartctl cannot read) with
+// smartctl, when it is installed. A disk smartctl
 // cannot read (not root, unsupported bridge) carries the reason in its
 // Error; output that is not smartctl JSON is also the collector's error.
 func collectSMART(ctx context.Context, c *Collector, h *wire.Health) error {
@@ -149,7 +150,10 @@ func collectSMART(ctx context.Context, c *Collector, h *wire.Health) error {
 	}
 	var errs []error
 	for _, disk := range disks {
-		if disk.Removable || disk.Bus == "usb" || disk.Type == wire.DiskVirtual {
+		switch {
+		case disk.Removable, disk.Bus == "usb":
+			continue
+		case disk.Type == wire.DiskVirtual, disk.Type == wire.DiskEMMC, disk.Type == wire.DiskSD:
 			continue
 		}
 		out, runErr := c.exec(ctx, "smartctl", "--json", "-a", "/dev/"+disk.Name)
