@@ -82,22 +82,9 @@ func Decode(payload []byte) (Envelope, error) {
 // does, so that a caller needing both parses the body only once.
 func DecodeFull(payload []byte) (Envelope, any, error) {
 	var env Envelope
-	if len(payload) > MaxPayload {
-		return env, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxPayload)
-	}
-	if bytes.HasPrefix(payload, gzipMagic) {
-		zr, err := gzip.NewReader(bytes.NewReader(payload))
-		if err != nil {
-			return env, nil, fmt.Errorf("%w: gzip: %v", ErrMalformed, err)
-		}
-		plain, err := io.ReadAll(io.LimitReader(zr, MaxPayload+1))
-		if err != nil {
-			return env, nil, fmt.Errorf("%w: gzip: %v", ErrMalformed, err)
-		}
-		if len(plain) > MaxPayload {
-			return env, nil, fmt.Errorf("%w: inflates past %d bytes", ErrTooLarge, MaxPayload)
-		}
-		payload = plain
+	payload, err := plainPayload(payload)
+	if err != nil {
+		return env, nil, err
 	}
 	if err := json.Unmarshal(payload, &env); err != nil {
 		return env, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -113,6 +100,28 @@ func DecodeFull(payload []byte) (Envelope, any, error) {
 		return env, nil, err
 	}
 	return env, body, nil
+}
+
+// plainPayload checks the size of an up payload and inflates it if gzip'd.
+func plainPayload(payload []byte) ([]byte, error) {
+	if len(payload) > MaxPayload {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxPayload)
+	}
+	if !bytes.HasPrefix(payload, gzipMagic) {
+		return payload, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("%w: gzip: %v", ErrMalformed, err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(zr, MaxPayload+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: gzip: %v", ErrMalformed, err)
+	}
+	if len(plain) > MaxPayload {
+		return nil, fmt.Errorf("%w: inflates past %d bytes", ErrTooLarge, MaxPayload)
+	}
+	return plain, nil
 }
 
 func (env Envelope) check() error {
