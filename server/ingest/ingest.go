@@ -225,15 +225,12 @@ func (i *Ingester) parse(authDevice, topic string, payload []byte) (*request, er
 		*req = request{presence: true, countAsMsg: true, state: store.Presence{Device: id, Online: online, At: now}, done: req.done}
 		return req, nil
 	}
-	env, body, err := wire.DecodeFull(payload)
+	env, body, err := wire.DecodeAs(payload, ch) // also checks env.Kind == ch
 	if err != nil {
 		return nil, err
 	}
 	if env.Device != id {
 		return nil, fmt.Errorf("%w: envelope of %s on the topic of %s", wire.ErrWrongDevice, env.Device, id)
-	}
-	if env.Kind != ch {
-		return nil, fmt.Errorf("%w: %s envelope on the %s topic", wire.ErrInvalid, env.Kind, ch)
 	}
 	req := requests.Get().(*request)
 	*req = request{report: store.Report{
