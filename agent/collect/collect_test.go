@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -654,5 +655,34 @@ func TestDeviceClass(t *testing.T) {
 				t.Errorf("deviceClass = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCommandExec runs real commands of the machine running the test.
+func TestCommandExec(t *testing.T) {
+	run := commandExec(10 * time.Second)
+	ctx := context.Background()
+	tests := []struct {
+		name        string
+		args        []string
+		wantOut     string
+		wantErr     bool
+		wantMissing bool
+	}{
+		{"output", []string{"sh", "-c", "echo ok"}, "ok\n", false, false},
+		{"exit status keeps output", []string{"sh", "-c", "echo partial; echo why >&2; exit 4"}, "partial\n", true, false},
+		{"missing tool", []string{"valise-no-such-tool"}, "", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := run(ctx, tt.args[0], tt.args[1:]...)
+			if string(out) != tt.wantOut || (err != nil) != tt.wantErr || missingTool(err) != tt.wantMissing {
+				t.Errorf("run %q = %q, %v; want %q, error %v, missing %v", tt.args, out, err, tt.wantOut, tt.wantErr, tt.wantMissing)
+			}
+		})
+	}
+	short := commandExec(50 * time.Millisecond)
+	if _, err := short(ctx, "sleep", "5"); err == nil {
+		t.Error("a command past its timeout did not fail")
 	}
 }

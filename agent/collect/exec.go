@@ -12,11 +12,29 @@ import (
 	"time"
 )
 
+// sbinDirs are searched after PATH: Debian leaves /usr/sbin, where
+// smartctl lives, out of the PATH of unprivileged users.
+var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
+
+// lookPath finds a tool in PATH, then in sbinDirs.
+func lookPath(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path, nil
+	}
+	for _, dir := range sbinDirs {
+		if p, err2 := exec.LookPath(filepath.Join(dir, name)); err2 == nil {
+			return p, nil
+		}
+	}
+	return "", err
+}
+
 // commandExec runs commands on the live system, each bounded by timeout.
 // Output is standard output only; standard error is attached to the error.
 func commandExec(timeout time.Duration) ExecFunc {
 	return func(ctx context.Context, name string, args ...string) ([]byte, error) {
-		path, err := exec.LookPath(name)
+		path, err := lookPath(name)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", name, err)
 		}

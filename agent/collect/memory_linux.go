@@ -53,6 +53,10 @@ func (c *Collector) readMeminfo() (map[string]uint64, error) {
 // the memory the kernel manages (MemTotal, a little less than installed).
 func collectMemoryInventory(ctx context.Context, c *Collector, inv *wire.Inventory) error {
 	modules, dmiErr := c.memoryModules()
+	if dmiErr != nil {
+		// Root-only, or absent on ARM boards: not an error of the inventory.
+		c.log.Debug("memory modules unknown", "error", dmiErr)
+	}
 	inv.Memory.Modules = modules
 	var sum uint64
 	for _, m := range modules {
@@ -67,7 +71,6 @@ func collectMemoryInventory(ctx context.Context, c *Collector, inv *wire.Invento
 		return err
 	}
 	inv.Memory.TotalBytes = mi["MemTotal"]
-	_ = dmiErr // unreadable unprivileged or absent on ARM: not an error of the inventory
 	return nil
 }
 
