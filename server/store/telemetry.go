@@ -72,7 +72,15 @@ type summaryRec struct {
 	BatteryCharge *float64             `json:"battery_charge,omitempty"`
 	BatteryAt     time.Time            `json:"battery_at,omitzero"`
 	Reported      map[string]time.Time `json:"reported,omitempty"`
-	Points        map[string]int       `json:"points,omitempty"` // history points held, by metric
+	Series        map[string]*series   `json:"series,omitempty"` // history kept, by metric
+}
+
+// series describes one history series, so that adding a point needs no
+// cursor unless the series is due for trimming.
+type series struct {
+	N     int   `json:"n"`     // points held
+	First int64 `json:"first"` // oldest slot, Unix ns
+	Last  int64 `json:"last"`  // newest slot, Unix ns
 }
 
 func (r *summaryRec) summary() Summary {
@@ -267,11 +275,17 @@ func (c *commit) point(sum *summaryRec, dev, metric string, at time.Time, v floa
 	slot := unixNano(at.Truncate(HistoryResolution))
 	c.key = binary.BigEndian.AppendUint64(prefix, uint64(slot))
 	key := c.key
-	if sum.Points == nil {
-		sum.Points = make(map[string]int)
+	if sum.Series == nil {
+		sum.Series = make(map[string]*series)
+	}
+	ser := sum.Series[metric]
+	if ser == nil {
+		ser = &series{First: slot, Last: slot}
+		sum.Series[metric] = ser
 	}
 	if c.history.Get(key) == nil {
-		sum.Points[metric]++
+		ser.N++
+		ser.First, ser.Last = min(ser.First, slot), max(ser.Last, slot)
 	}
 	var val [8]byte
 	binary.BigEndian.PutUint64(val[:], math.Float64bits(v))
@@ -280,24 +294,23 @@ func (c *commit) point(sum *summaryRec, dev, metric string, at time.Time, v floa
 	}
 	// Trim from the oldest: past the count, or older than the age bound
 	// measured from the newest point of the series.
-	cur := c.history.Cursor()
-	newest := slot
-	if k, _ := cur.Seek(append(prefix[:len(prefix):len(prefix)], 0xff)); k == nil {
-		if k, _ = cur.Last(); k != nil && bytes.HasPrefix(k, prefix) {
-			newest = int64(binary.BigEndian.Uint64(k[len(prefix):]))
-		}
-	} else if k, _ = cur.Prev(); k != nil && bytes.HasPrefix(k, prefix) {
-		newest = int64(binary.BigEndian.Uint64(k[len(prefix):]))
+	cutoff := ser.Last - int64(HistoryMaxAge)
+	if ser.N <= HistoryMaxPoints && ser.First >= cutoff {
+		return nil
 	}
-	cutoff := newest - int64(HistoryMaxAge)
-	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Seek(prefix) {
-		if sum.Points[metric] <= HistoryMaxPoints && int64(binary.BigEndian.Uint64(k[len(prefix):])) >= cutoff {
+	cur := c.history.Cursor()
+	k, _ := cur.Seek(prefix)
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Seek(prefix) {
+		if ser.N <= HistoryMaxPoints && int64(binary.BigEndian.Uint64(k[len(prefix):])) >= cutoff {
 			break
 		}
 		if err := cur.Delete(); err != nil {
 			return fmt.Errorf("trim history %s of %s: %w", metric, dev, err)
 		}
-		sum.Points[metric]--
+		ser.N--
+	}
+	if k != nil && bytes.HasPrefix(k, prefix) {
+		ser.First = int64(binary.BigEndian.Uint64(k[len(prefix):]))
 	}
 	return nil
 }
