@@ -56,7 +56,7 @@ pids+=($!)
 for spec in laptop:28 tablet:8 hotspot:4; do
 	class=${spec%:*} count=${spec#*:}
 	"$bin/valise-agent" simulate --count "$count" --server "$url" --token "$(token "$class" "$count")" \
-		--interval "$interval" --state "$dir/sim-$class" >>"$dir/simulate.log" 2>&1 &
+		--class "$class" --interval "$interval" --state "$dir/sim-$class" >>"$dir/simulate.log" 2>&1 &
 	pids+=($!)
 done
 

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# make bench: runs Valise's benchmarks next to baselines started in the same
+# run, and writes bench/results.md with each figure as a ratio against its
+# baseline, the machine and the date. The machine may be shared and noisy:
+# read ratios, not absolute numbers, and re-run when in doubt.
+#
+#   BENCH_COUNT               repetitions of each Go benchmark (median kept), default 3
+#   BENCH_FOOTPRINT_SECONDS   how long the agent and the baseline client run idle, default 185
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+count=${BENCH_COUNT:-3}
+idle=${BENCH_FOOTPRINT_SECONDS:-185}
+out=bench/results.md
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# metric FILE BENCHMARK UNIT: the median of a benchmark's reported UNIT.
+metric() { awk -v b="^$2(-[0-9]+)?\$" -v u="$3" '$1 ~ b {for (i=2;i<=NF;i++) if ($i==u) print $(i-1)}' "$1" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b==0) print "nan"; else printf "%.2f", a/b}'; }
+freeport() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+echo "bench: durable ingest against Mosquitto (count $count)"
+go test -run '^$' -bench '^(BenchmarkDurableIngest|BenchmarkMosquittoBaseline)$' -benchtime 30000x -count "$count" ./server/broker | tee "$work/ingest.txt"
+ingest=$(metric "$work/ingest.txt" BenchmarkDurableIngest msg/s)
+mosq=$(metric "$work/ingest.txt" BenchmarkMosquittoBaseline msg/s)
+batch=$(metric "$work/ingest.txt" BenchmarkDurableIngest msg/commit)
+
+echo "bench: one full collection on this machine"
+go test -run '^$' -bench '^BenchmarkCollect$' -benchtime 20x -count "$count" ./agent/collect | tee "$work/collect.txt"
+collect_ms=$(awk -v n="$(metric "$work/collect.txt" BenchmarkCollect ns/op)" 'BEGIN {printf "%.1f", n/1e6}')
+
+echo "bench: binaries"
+make -s build BIN="$work/bin" >/dev/null
+CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$work/bin/pahoclient" ./bench/pahoclient
+agent_size=$(stat -c %s "$work/bin/valise-agent")
+base_size=$(stat -c %s "$work/bin/pahoclient")
+
+echo "bench: agent and baseline client idle for ${idle}s at a 60 s interval"
+http=127.0.0.1:$(freeport) mqtt=127.0.0.1:$(freeport)
+"$work/bin/valise-server" --data "$work/data" --http "$http" --mqtt "$mqtt" >"$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fsS "http://$http/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+export VALISE_SERVER="http://$http" VALISE_TOKEN
+VALISE_TOKEN=$(cat "$work/data/admin.token")
+token=$("$work/bin/valise" enroll-token create --class laptop --json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' | head -1)
+"$work/bin/valise-agent" enroll --server "http://$http" --token "$token" --state "$work/agent" >"$work/agent.log" 2>&1
+"$work/bin/valise-agent" run --state "$work/agent" --interval 60s >>"$work/agent.log" 2>&1 &
+agent=$!
+pids+=($agent)
+"$work/bin/pahoclient" --broker "tcp://$mqtt" --user valise-server --password "$(cat "$work/data/mqtt.password")" --interval 60s &
+base=$!
+pids+=($base)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+sleep 5
+a0=$(ticks $agent) b0=$(ticks $base) t0=$(date +%s.%N)
+sleep "$idle"
+a1=$(ticks $agent) b1=$(ticks $base) t1=$(date +%s.%N)
+hz=$(getconf CLK_TCK)
+cpu() { awk -v d="$1" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.3f", 100 * d / hz / (t1 - t0)}'; }
+agent_cpu=$(cpu $((a1 - a0))) base_cpu=$(cpu $((b1 - b0)))
+agent_rss=$(rss $agent) base_rss=$(rss $base) agent_hwm=$(hwm $agent)
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+
+mkdir -p bench
+cat >"$out" <<MD
+# Benchmark results
+
+Written by \`make bench\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo),
+$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(go version | cut -d' ' -f3), $(mosquitto -h 2>/dev/null | head -1 || echo Mosquitto)).
+Each baseline ran in the same command as the figure it is compared with.
+
+| figure | Valise | baseline | ratio | target |
+| --- | --- | --- | --- | --- |
+| durable ingest, 100 agents, 1 KiB QoS 1, PUBACK after fsync (msg/s) | $ingest ($batch msg/commit) | Mosquitto, no persistence, one QoS 1 subscriber: $mosq | $(ratio "$ingest" "$mosq") | ≥ 0.8 |
+| agent stripped binary (bytes) | $agent_size | minimal paho client: $base_size | $(ratio "$agent_size" "$base_size") | ≤ 9 MiB ($((9 * 1024 * 1024))) |
+| agent idle RSS at a 60 s interval (MiB) | $(mib "$agent_rss") (peak $(mib "$agent_hwm")) | minimal paho client: $(mib "$base_rss") | $(ratio "$agent_rss" "$base_rss") | ≤ 12 MiB |
+| agent average CPU at a 60 s interval, over ${idle} s (%) | $agent_cpu | minimal paho client: $base_cpu | — | ≤ 0.5 % |
+| one full collection: inventory + health + net (ms) | $collect_ms | — | — | ≤ 150 ms |
+
+Raw benchmark output:
+
+\`\`\`
+$(grep -h '^Benchmark' "$work/ingest.txt" "$work/collect.txt")
+\`\`\`
+MD
+echo "bench: wrote $out"
+cat "$out"
