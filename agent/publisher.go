@@ -187,8 +187,8 @@ func (c *conn) session(ctx context.Context) error {
 	p := c.p
 	done := make(chan struct{})
 	defer close(done)
-	max := p.cfg.MaxInFlight
-	results := make(chan pubResult, max)
+	limit := p.cfg.MaxInFlight
+	results := make(chan pubResult, limit)
 	inflight := 0
 	var cursor uint64
 	var acks []uint64
@@ -214,8 +214,8 @@ func (c *conn) session(ctx context.Context) error {
 	}
 
 	for {
-		if inflight < max {
-			msgs, err := p.spool.Next(cursor, max-inflight)
+		if inflight < limit {
+			msgs, err := p.spool.Next(cursor, limit-inflight)
 			if err != nil {
 				return err
 			}
