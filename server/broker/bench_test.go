@@ -1,11 +1,15 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,10 +142,12 @@ func BenchmarkDurableIngest(b *testing.B) {
 	r := startRig(b, "")
 	cs := connectPublishers(b, r.b.Addr())
 	seq := make([]uint64, len(cs))
+	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	publishAll(b, cs, b.N, seq)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 	if got := counter(b, r.reg, "valise_ingest_messages_total"); got != float64(b.N) {
 		b.Fatalf("stored %v messages, want %d", got, b.N)
 	}
@@ -179,6 +185,7 @@ func BenchmarkMosquittoBaseline(b *testing.B) {
 	}
 	cs := connectPublishers(b, m.addr)
 	seq := make([]uint64, len(cs))
+	cpu0 := cpuTime(b, m.cmd.Process.Pid)
 	b.ResetTimer()
 	publishAll(b, cs, b.N, seq)
 	select {
@@ -188,4 +195,31 @@ func BenchmarkMosquittoBaseline(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+	b.ReportMetric(float64((cpuTime(b, m.cmd.Process.Pid)-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+}
+
+// cpuTime returns the CPU time (user + system) used so far by this process
+// and by the processes in pids, so that benchmarks can report CPU per
+// message, which the load of a shared machine does not skew as it skews
+// throughput.
+func cpuTime(b *testing.B, pids ...int) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	total := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Fields after the command name (which may hold spaces): state is
+		// field 3, utime and stime are 14 and 15, in clock ticks (100 Hz).
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return total
 }

@@ -430,29 +430,37 @@ func (b *Broker) acker(cl *mqtt.Client) *acker {
 func (a *acker) stop() { a.once.Do(func() { close(a.gone) }) }
 
 func (b *Broker) runAcker(a *acker) {
+	batch := make([]ack, 0, clientInflight)
 	for {
 		select {
 		case k := <-a.acks:
-			b.finish(a, k)
+			batch = append(batch[:0], k)
+			for len(batch) < cap(batch) && len(a.acks) > 0 {
+				batch = append(batch, <-a.acks)
+			}
+			b.finish(a, batch)
 		case <-a.gone:
 			// The client stopped reading: finish what it had pending.
 			for len(a.slots) > 0 {
-				b.finish(a, <-a.acks)
+				b.finish(a, append(batch[:0], <-a.acks))
 			}
 			return
 		}
 	}
 }
 
-func (b *Broker) finish(a *acker, k ack) {
-	defer func() { <-a.slots }()
-	if k.err != nil {
-		return // not stored: no PUBACK, the agent sends it again
-	}
-	// A write to a closed connection fails; the agent then resends, and
-	// the message is a duplicate.
-	_ = a.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: k.id})
-	if !k.drop {
-		_ = b.srv.Publish(k.topic, k.payload, false, 1)
+// finish sends the PUBACKs of a batch of acks, forwards the stored
+// messages to subscribers and frees the slots.
+func (b *Broker) finish(a *acker, batch []ack) {
+	for _, k := range batch {
+		if k.err == nil { // else not stored: no PUBACK, the agent sends it again
+			// A failed write means a lost connection: the agent resends
+			// and the message is a duplicate.
+			_ = a.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: k.id})
+			if !k.drop {
+				_ = b.srv.Publish(k.topic, k.payload, false, 1)
+			}
+		}
+		<-a.slots
 	}
 }

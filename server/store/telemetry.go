@@ -280,10 +280,12 @@ func (c *commit) point(sum *summaryRec, dev, metric string, at time.Time, v floa
 	}
 	ser := sum.Series[metric]
 	if ser == nil {
-		ser = &series{First: slot, Last: slot}
+		ser = &series{First: slot, Last: slot - 1}
 		sum.Series[metric] = ser
 	}
-	if c.history.Get(key) == nil {
+	// A slot past the newest is new (the common case: samples come in
+	// order); otherwise look.
+	if slot > ser.Last || c.history.Get(key) == nil {
 		ser.N++
 		ser.First, ser.Last = min(ser.First, slot), max(ser.Last, slot)
 	}
