@@ -42,7 +42,7 @@ type broker struct {
 }
 
 // startBroker starts a broker on addr ("127.0.0.1:0" for any port).
-func startBroker(t *testing.T, addr string, hooks ...mochi.Hook) *broker {
+func startBroker(t testing.TB, addr string, hooks ...mochi.Hook) *broker {
 	t.Helper()
 	srv := mochi.New(&mochi.Options{
 		InlineClient: true,
@@ -206,7 +206,7 @@ func (s *testSource) Net(context.Context) wire.Net {
 }
 
 // newCommandKey returns a signing key for test commands.
-func newCommandKey(t *testing.T) ed25519.PrivateKey {
+func newCommandKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -216,7 +216,7 @@ func newCommandKey(t *testing.T) ed25519.PrivateKey {
 }
 
 // writeState enrols testDevice in a fresh state dir, as Enroll would.
-func writeState(t *testing.T, mqttAddr string, key ed25519.PrivateKey) string {
+func writeState(t testing.TB, mqttAddr string, key ed25519.PrivateKey) string {
 	t.Helper()
 	dir := t.TempDir()
 	st := State{
