@@ -140,7 +140,6 @@ func TestKillNineDurability(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "valise.db")
 	c1 := startChild(t, path, "127.0.0.1:0")
 
-	var mu sync.Mutex
 	acked := make(map[string]map[uint64]bool)
 	sent := make([]uint64, devices) // highest seq each device handed to paho
 	var total atomic.Int64
@@ -149,7 +148,8 @@ func TestKillNineDurability(t *testing.T) {
 	var wg sync.WaitGroup
 	for d := range devices {
 		dev := fmt.Sprintf("dev-%02d", d)
-		acked[dev] = make(map[uint64]bool)
+		mine := make(map[uint64]bool)
+		acked[dev] = mine
 		cl, err := connect(t, clientOpts(c1.addr, dev, dev, "pw-"+dev))
 		if err != nil {
 			t.Fatal(err)
@@ -166,9 +166,7 @@ func TestKillNineDurability(t *testing.T) {
 				if !p.tok.WaitTimeout(waitFor) || p.tok.Error() != nil {
 					return false
 				}
-				mu.Lock()
-				acked[dev][p.seq] = true
-				mu.Unlock()
+				mine[p.seq] = true // read only after wg.Wait
 				if total.Add(1) >= killAfter {
 					once.Do(func() { close(enough) })
 				}

@@ -228,6 +228,12 @@ func (e *External) Close() error {
 	case <-e.idle:
 	case <-time.After(closeTimeout):
 	}
+	// paho may still hold acknowledgements given to it. An UNSUBSCRIBE
+	// travels the same way, after them, and the broker answers packets of
+	// a connection in order: once it answered, they are through.
+	if e.client.IsConnectionOpen() {
+		e.client.Unsubscribe(e.cfg.Topics.Device("_flush", wire.ChanCmd)).WaitTimeout(closeTimeout)
+	}
 	e.client.Disconnect(250)
 	e.cancel()
 	e.connected.Set(0)

@@ -62,9 +62,7 @@ func TestExternalPersistentSession(t *testing.T) {
 	}
 
 	e, reg := startExternal(t, m, ing)
-	if got := counter(t, reg, "valise_mqtt_external_connected"); got != 1 {
-		t.Errorf("connected gauge = %v", got)
-	}
+	eventually(t, "the connected gauge", func() bool { return counter(t, reg, "valise_mqtt_external_connected") == 1 })
 	dev, err := connect(t, clientOpts(m.addr, "dev-01", "", ""))
 	if err != nil {
 		t.Fatal(err)
