@@ -61,6 +61,13 @@ type AsyncSink interface {
 	SubmitAsync(authDevice, topic string, payload []byte, done func(error)) error
 }
 
+// offliner is a Sink that can mark every device offline at once
+// (*ingest.Ingester): the embedded broker does so when it starts, since no
+// device is connected to it yet.
+type offliner interface {
+	MarkAllOffline(at time.Time) (int, error)
+}
+
 // Defaults of the embedded broker.
 const (
 	// MaxPacket is the largest MQTT packet accepted: a maximal payload
@@ -177,12 +184,22 @@ func New(cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// Start listens on Config.Addr and serves clients in the background.
+// Start marks every device offline (if the Sink can: none is connected
+// yet), listens on Config.Addr and serves clients in the background.
 func (b *Broker) Start() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.started || b.closed {
 		return fmt.Errorf("start broker: %w", ErrStarted)
+	}
+	if o, ok := b.cfg.Sink.(offliner); ok {
+		n, err := o.MarkAllOffline(b.cfg.Now())
+		if err != nil {
+			return fmt.Errorf("start broker: %w", err)
+		}
+		if n > 0 {
+			b.cfg.Logger.Info("devices marked offline until they reconnect", "devices", n)
+		}
 	}
 	if err := b.srv.AddListener(b.listener); err != nil {
 		return fmt.Errorf("listen on %s: %w", b.cfg.Addr, err)
@@ -207,7 +224,8 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
 	return nil
 }
 
-// Close disconnects every client, marking devices offline, and stops.
+// Close disconnects every client, marking devices offline through the
+// Sink, and stops. Close the broker before the Sink.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {

@@ -502,3 +502,26 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// After a crash the store still says online for the devices that were
+// connected; a starting broker has none connected.
+func TestStartMarksDevicesOffline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "valise.db")
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CommitReports(nil, []store.Presence{{Device: "dev-01", Online: true, At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	r := startRig(t, path)
+	if sum, err := r.st.Summary("dev-01"); err != nil || sum.Online {
+		t.Errorf("after start: %+v, %v; want offline", sum, err)
+	}
+	device(t, r.b.Addr(), "dev-01")
+	eventually(t, "online after connecting", func() bool { // recorded just after the CONNACK
+		sum, err := r.st.Summary("dev-01")
+		return err == nil && sum.Online
+	})
+}

@@ -182,6 +182,12 @@ func (i *Ingester) SetPresence(device string, online bool, at time.Time) error {
 	return i.wait(context.Background(), req)
 }
 
+// MarkAllOffline marks every device offline as of at; see
+// store.Store.MarkAllOffline. The embedded broker calls it when it starts.
+func (i *Ingester) MarkAllOffline(at time.Time) (int, error) {
+	return i.cfg.Store.MarkAllOffline(at)
+}
+
 // Close stops accepting messages, commits those already queued, waits for
 // the committer to finish and returns. Submit calls after Close fail with
 // ErrClosed.

@@ -419,6 +419,48 @@ func (s *Store) History(device, metric string, since time.Time, limit int) ([]ap
 	return pts, nil
 }
 
+// MarkAllOffline marks every device that is online as offline at at, and
+// returns how many it changed. An embedded broker that starts after a crash
+// calls it first: no device is connected yet, and those still online in
+// the store lost their connection with the old process.
+func (s *Store) MarkAllOffline(at time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSummary)
+		changed := make(map[string][]byte)
+		err := b.ForEach(func(k, v []byte) error {
+			var r summaryRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, k, err)
+			}
+			if !r.Online {
+				return nil
+			}
+			r.Online, r.OnlineSince, r.PresenceAt = false, time.Time{}, at
+			nv, err := json.Marshal(&r)
+			if err != nil {
+				return fmt.Errorf("encode summary of %s: %w", k, err)
+			}
+			changed[string(k)] = nv
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k, v := range changed { // not inside ForEach: bbolt forbids it
+			if err := b.Put([]byte(k), v); err != nil {
+				return fmt.Errorf("put summary of %s: %w", k, err)
+			}
+		}
+		n = len(changed)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mark devices offline: %w", err)
+	}
+	return n, nil
+}
+
 // ResetDedupe forgets device's replay window, so that its seq may start
 // again at 1: for a device re-enrolled with a fresh agent state.
 func (s *Store) ResetDedupe(device string) error {

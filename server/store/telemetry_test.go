@@ -281,6 +281,41 @@ func TestSummary(t *testing.T) {
 	}
 }
 
+func TestMarkAllOffline(t *testing.T) {
+	s, _ := openTemp(t)
+	ps := []Presence{
+		{Device: "dev-a", Online: true, At: t0},
+		{Device: "dev-b", Online: true, At: t0},
+		{Device: "dev-c", Online: false, At: t0},
+	}
+	if _, err := s.CommitReports(nil, ps); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.MarkAllOffline(t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("changed %d, want 2", n)
+	}
+	sums, err := s.Summaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dev, sum := range sums {
+		if sum.Online || !sum.OnlineSince.IsZero() {
+			t.Errorf("%s still online: %+v", dev, sum)
+		}
+	}
+	// A presence older than the reset does not bring it back.
+	if _, err := s.CommitReports(nil, []Presence{{Device: "dev-a", Online: true, At: t0.Add(time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _ := s.Summary("dev-a"); sum.Online {
+		t.Errorf("an older presence turned dev-a online again")
+	}
+}
+
 func TestWindowEncoding(t *testing.T) {
 	var w window
 	for _, q := range []uint64{1, 5, 64, 65, 2047, 3000} {
