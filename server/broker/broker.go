@@ -370,6 +370,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if err != nil || id != dev || !ch.Up() {
 		b.m.aclDenied.Inc()
 		b.log.warn("pub:"+dev, "mqtt publish dropped: a device may only publish on its own up topics", "device", dev, "topic", pk.TopicName)
+		if _, ok := b.cfg.Sink.(AsyncSink); ok && pk.FixedHeader.Qos == 1 {
+			// Acknowledged by the acker, after the client's earlier messages.
+			a := b.acker(cl)
+			a.slots <- struct{}{}
+			a.acks <- ack{id: pk.PacketID, drop: true}
+			return pk, packets.ErrRejectPacket
+		}
 		return pk, packets.CodeSuccessIgnore
 	}
 	if as, ok := b.cfg.Sink.(AsyncSink); ok && pk.FixedHeader.Qos == 1 && ch != wire.ChanPresence {
