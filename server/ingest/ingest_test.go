@@ -366,3 +366,48 @@ func TestFigures(t *testing.T) {
 		})
 	}
 }
+
+func TestSubmitAsync(t *testing.T) {
+	e := newEnv(t, 0)
+	topic := topics.Device("dev-a", wire.ChanHealth)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	done := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+		wg.Done()
+	}
+	const n = 100
+	for round := range 2 { // the second round is all duplicates
+		for q := range n {
+			wg.Add(1)
+			if err := e.ing.SubmitAsync("dev-a", topic, payload(t, "dev-a", uint64(q+1), wire.ChanHealth, healthBody()), done); err != nil {
+				t.Fatalf("round %d seq %d: %v", round, q+1, err)
+			}
+		}
+	}
+	called := false
+	err := e.ing.SubmitAsync("dev-a", topic, []byte("garbage"), func(error) { called = true })
+	if !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("garbage: err = %v, want ErrMalformed", err)
+	}
+	wg.Wait()
+	if called {
+		t.Error("done called for a refused message")
+	}
+	if diff := cmp.Diff(make([]error, 2*n), errs); diff != "" {
+		t.Errorf("callback errors (-want +got):\n%s", diff)
+	}
+	if got := testutil.ToFloat64(e.ing.m.messages.WithLabelValues("health")); got != n {
+		t.Errorf("stored %v, want %d", got, n)
+	}
+	if got := testutil.ToFloat64(e.ing.m.duplicates); got != n {
+		t.Errorf("duplicates %v, want %d", got, n)
+	}
+	e.ing.Close()
+	if err := e.ing.SubmitAsync("dev-a", topic, payload(t, "dev-a", 999, wire.ChanHealth, healthBody()), func(error) { called = true }); !errors.Is(err, ErrClosed) || called {
+		t.Errorf("after Close: err = %v, called = %v; want ErrClosed, not called", err, called)
+	}
+}
