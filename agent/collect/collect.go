@@ -134,7 +134,10 @@ type (
 // all of them ran (see deviceClass).
 var inventoryCollectors = map[string]inventoryFunc{
 	"os":        collectOS,
-	"dmi":       collectDMI,
+	"product":   collectProduct,
+	"chassis":   collectChassis,
+	"baseboard": collectBaseboard,
+	"bios":      collectBIOS,
 	"cpu":       collectCPU,
 	"memory":    collectMemoryInventory,
 	"disks":     collectDisks,
@@ -168,6 +171,8 @@ var netCollectors = map[string]netFunc{
 // collector could not read is left empty and its error is in Collectors.
 func (c *Collector) Inventory(ctx context.Context) wire.Inventory {
 	var inv wire.Inventory
+	ctx, run := withInventoryRun(ctx)
+	defer run.release()
 	inv.Collectors = runAll(ctx, c, inventoryCollectors, func(ctx context.Context, f inventoryFunc) error {
 		return f(ctx, c, &inv)
 	})

@@ -581,23 +581,6 @@ func BenchmarkCollect(b *testing.B) {
 	}
 }
 
-// BenchmarkPCINames measures resolving an Intel GPU and NIC in the full PCI
-// database of the machine running it (Intel comes late in pci.ids).
-func BenchmarkPCINames(b *testing.B) {
-	c, err := New(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if v, _ := c.pciNames([]pciID{{"8086", "5916"}}); v["8086"] == "" {
-		b.Skip("no pci.ids on this machine")
-	}
-	ids := []pciID{{"8086", "5916"}, {"8086", "15d7"}, {"10ec", "8168"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		c.pciNames(ids)
-	}
-}
-
 // BenchmarkCollectFixture measures a full collection of a recorded laptop
 // (SMART, Wi-Fi and PCI names included, commands replayed).
 func BenchmarkCollectFixture(b *testing.B) {

@@ -1,79 +1,44 @@
 package collect
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/jaypipes/ghw"
 
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// collectCPU reads /proc/cpuinfo: the model (x86 "model name", MIPS "cpu
-// model", older ARM "Processor"), and counts sockets (distinct physical
-// ids), cores (distinct physical id + core id) and threads (processors).
-// Without topology lines (ARM, MIPS) every processor counts as a core.
+// collectCPU reads the processors through ghw: the topology of
+// /sys/devices/system/cpu (sockets, cores, threads) and the model and
+// vendor of /proc/cpuinfo (x86 "model name", MIPS "cpu model", ARM
+// "Processor" or the device tree's SoC).
 func collectCPU(ctx context.Context, c *Collector, inv *wire.Inventory) error {
-	path := c.path("/proc/cpuinfo")
-	f, err := os.Open(path)
+	info, err := ghw.CPU(c.ghwContext(ctx))
 	if err != nil {
-		return fmt.Errorf("read cpu info: %w", err)
+		return fmt.Errorf("read cpu: %w", err)
 	}
-	defer f.Close()
-	var (
-		cpu            wire.CPU
-		phys, core     string
-		sockets, cores = map[string]bool{}, map[string]bool{}
-		flush          = func() {
-			if phys != "" || core != "" {
-				sockets[phys] = true
-				cores[phys+"/"+core] = true
-			}
-			phys, core = "", ""
-		}
-	)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20) // "flags" lines are long
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch k {
-		case "processor":
-			flush()
-			cpu.Threads++
-		case "model name", "cpu model", "Processor":
-			if cpu.Model == "" {
-				cpu.Model = v
-			}
-		case "vendor_id":
-			if cpu.Vendor == "" {
-				cpu.Vendor = v
-			}
-		case "Hardware": // ARM boards
-			if cpu.Model == "" {
-				cpu.Model = v
-			}
-		case "physical id":
-			phys = v
-		case "core id":
-			core = v
-		}
+	if len(info.Processors) == 0 {
+		return fmt.Errorf("read cpu: %w", ErrNoData)
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	flush()
-	cpu.Sockets, cpu.Cores = len(sockets), len(cores)
-	if cpu.Cores == 0 {
-		cpu.Sockets, cpu.Cores = 1, cpu.Threads
-	}
-	inv.CPU = cpu
-	if cpu.Threads == 0 {
-		return fmt.Errorf("read %s: %w", path, ErrNoData)
+	p := info.Processors[0]
+	inv.CPU = wire.CPU{
+		Model:   ghwString(p.Model),
+		Vendor:  cpuVendor(ghwString(p.Vendor)),
+		Sockets: len(info.Processors),
+		Cores:   int(info.TotalCores),
+		Threads: int(info.TotalHardwareThreads),
 	}
 	return nil
+}
+
+// cpuVendor drops what ghw takes for a vendor on architectures without
+// vendor_id: the "isa" line of RISC-V, which MIPS also has ("mips1 mips2
+// mips32r1"). Vendor ids have no blanks (GenuineIntel, AuthenticAMD, ARM).
+func cpuVendor(v string) string {
+	if strings.ContainsRune(v, ' ') || strings.HasPrefix(v, "rv32") || strings.HasPrefix(v, "rv64") {
+		return ""
+	}
+	return v
 }

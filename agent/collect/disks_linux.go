@@ -7,8 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/jaypipes/ghw"
 
 	"github.com/valise-numerique/valise/internal/wire"
 )
@@ -20,90 +21,98 @@ var skipBlock = regexp.MustCompile(`^(loop|ram|zram|dm-|md|sr|fd|nbd|mtdblock|ub
 
 // collectDisks lists the whole disks of /sys/block.
 func collectDisks(ctx context.Context, c *Collector, inv *wire.Inventory) error {
-	disks, err := c.listDisks()
+	disks, err := c.listDisks(ctx)
 	inv.Disks = disks
 	return err
 }
 
-// listDisks reads /sys/block. Model, serial and bus come from udev's
-// database (/run/udev/data) when present, then from the device's sysfs
-// attributes (model, serial, vpd_pg80, firmware_rev, rev).
-func (c *Collector) listDisks() ([]wire.Disk, error) {
-	dir := c.path("/sys/block")
-	entries, err := os.ReadDir(dir)
+// listDisks lists the disks through ghw (sysfs, and udev's database under
+// /run/udev/data for model, serial and bus path). Where udev has no data
+// (no udev on OpenWrt, udev not yet run, a container), model and serial
+// come from the device's sysfs attributes (model, name, serial, vpd_pg80);
+// the firmware revision, which ghw does not read, from sysfs or udev.
+func (c *Collector) listDisks(ctx context.Context) ([]wire.Disk, error) {
+	info, err := ghw.Block(c.ghwContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("list disks: %w", err)
 	}
+	if info.Disks == nil { // ghw could not read /sys/block
+		return nil, fmt.Errorf("list disks: %w", ErrNoData)
+	}
+	dir := c.path("/sys/block")
 	var disks []wire.Disk
-	for _, e := range entries {
-		name := e.Name()
-		if skipBlock.MatchString(name) {
+	for _, gd := range info.Disks {
+		if skipBlock.MatchString(gd.Name) || gd.SizeBytes == 0 { // empty card reader, ejected medium
 			continue
 		}
-		d := c.readDisk(filepath.Join(dir, name), name)
-		if d.SizeBytes == 0 { // empty card reader, ejected medium
+		p := filepath.Join(dir, gd.Name)
+		if readString(p+"/hidden") == "1" { // NVMe multipath path device
 			continue
 		}
-		disks = append(disks, d)
+		disks = append(disks, c.readDisk(gd, p))
 	}
 	return disks, nil
 }
 
-func (c *Collector) readDisk(dir, name string) wire.Disk {
+func (c *Collector) readDisk(gd *ghw.Disk, dir string) wire.Disk {
 	dev := dir + "/device"
-	d := wire.Disk{Name: name, SizeBytes: readUint(dir+"/size") * 512}
-	if readString(dir+"/hidden") == "1" { // NVMe multipath path device
-		return wire.Disk{}
-	}
-	udev := c.udevProperties(readString(dir + "/dev"))
-	// SCSI and SATA models in sysfs are cut at 16 characters: udev's
-	// escaped model is complete.
-	d.Model = firstNonEmpty(udevUnescape(udev["ID_MODEL_ENC"]), readString(dev+"/model"), readString(dev+"/name"), strings.ReplaceAll(udev["ID_MODEL"], "_", " "))
-	d.Serial = firstNonEmpty(udev["ID_SERIAL_SHORT"], readString(dev+"/serial"), readString(dir+"/serial"), vpdSerial(dev+"/vpd_pg80"))
-	d.Firmware = firstNonEmpty(readString(dev+"/firmware_rev"), udev["ID_REVISION"], readString(dev+"/rev"), readString(dev+"/fwrev"))
-	if v := readString(dev + "/vendor"); v != "" && v != "ATA" && !strings.HasPrefix(v, "0x") {
+	d := wire.Disk{Name: gd.Name, SizeBytes: gd.SizeBytes, Removable: gd.IsRemovable}
+	// udev's ID_MODEL is complete (SCSI and SATA models in sysfs are cut
+	// at 16 characters), with blanks turned into "_".
+	d.Model = firstNonEmpty(strings.ReplaceAll(ghwString(gd.Model), "_", " "), readString(dev+"/model"), readString(dev+"/name"))
+	d.Serial = firstNonEmpty(ghwString(gd.SerialNumber), readString(dev+"/serial"), readString(dir+"/serial"), vpdSerial(dev+"/vpd_pg80"))
+	d.Firmware = firstNonEmpty(readString(dev+"/firmware_rev"), c.udevProperties(readString(dir + "/dev"))["ID_REVISION"], readString(dev+"/rev"), readString(dev+"/fwrev"))
+	if v := ghwString(gd.Vendor); v != "" && v != "ATA" && !strings.HasPrefix(v, "0x") {
 		d.Vendor = v
 	}
-	d.Removable = readString(dir+"/removable") == "1"
-	target, _ := os.Readlink(dir)
 	switch {
-	case strings.HasPrefix(name, "nvme"):
+	case gd.StorageController == ghw.StorageControllerNVMe:
 		d.Bus, d.Type = "nvme", wire.DiskNVMe
-	case strings.HasPrefix(name, "mmcblk"):
+	case gd.StorageController == ghw.StorageControllerMMC:
 		d.Bus, d.Type = "mmc", wire.DiskEMMC
 		if readString(dev+"/type") == "SD" {
 			d.Type, d.Removable = wire.DiskSD, true
 		}
-	case strings.HasPrefix(name, "vd"), strings.HasPrefix(name, "xvd"):
+	case gd.StorageController == ghw.StorageControllerVirtIO:
 		d.Bus, d.Type = "virtio", wire.DiskVirtual
-		if strings.HasPrefix(name, "xvd") {
-			d.Bus = "xen"
-		}
+	case strings.HasPrefix(gd.Name, "xvd"):
+		d.Bus, d.Type = "xen", wire.DiskVirtual
 	default:
-		switch bus := udev["ID_BUS"]; {
-		case bus == "ata":
-			d.Bus = "sata"
-		case bus == "usb" || strings.Contains(target, "/usb"):
-			d.Bus = "usb"
-		case strings.Contains(target, "/ata"):
-			d.Bus = "sata"
-		case strings.Contains(target, "/virtio"):
-			d.Bus = "virtio"
-		default:
-			d.Bus = "scsi"
-		}
+		d.Bus = diskBus(ghwString(gd.BusPath), dir)
 		switch {
 		case isVirtualModel(d.Model, d.Vendor):
 			d.Type = wire.DiskVirtual
-		case readString(dir+"/queue/rotational") == "1":
+		case !exists(dir + "/queue/rotational"):
+			d.Type = wire.DiskUnknown
+		case gd.DriveType == ghw.DriveTypeHDD:
 			d.Type = wire.DiskHDD
-		case readString(dir+"/queue/rotational") == "0":
+		case gd.DriveType == ghw.DriveTypeSSD:
 			d.Type = wire.DiskSSD
 		default:
 			d.Type = wire.DiskUnknown
 		}
 	}
 	return d
+}
+
+// diskBus tells the bus of a SCSI-like disk from udev's ID_PATH
+// ("pci-0000:00:17.0-ata-1", "pci-0000:00:14.0-usb-0:1:1.0-scsi-0:0:0:0"),
+// else from the sysfs path of the device.
+func diskBus(idPath, dir string) string {
+	target, _ := os.Readlink(dir)
+	switch {
+	case strings.Contains(idPath, "-usb-"):
+		return "usb"
+	case strings.Contains(idPath, "-ata-"):
+		return "sata"
+	case strings.Contains(target, "/usb"):
+		return "usb"
+	case strings.Contains(target, "/ata"):
+		return "sata"
+	case strings.Contains(target, "/virtio"):
+		return "virtio"
+	}
+	return "scsi"
 }
 
 // isVirtualModel recognises the disks of common hypervisors.
@@ -118,7 +127,7 @@ func isVirtualModel(model, vendor string) bool {
 }
 
 // udevProperties returns the E: properties udev recorded for a block device
-// "major:minor", or nil.
+// "major:minor", or nil. ghw reads the same file but keeps no revision.
 func (c *Collector) udevProperties(majmin string) map[string]string {
 	if majmin == "" {
 		return nil
@@ -138,25 +147,6 @@ func (c *Collector) udevProperties(majmin string) map[string]string {
 		}
 	}
 	return m
-}
-
-// udevUnescape decodes udev's \xNN escapes ("Samsung\x20SSD") and trims.
-func udevUnescape(s string) string {
-	if !strings.Contains(s, `\x`) {
-		return strings.TrimSpace(s)
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
-			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return strings.TrimSpace(b.String())
 }
 
 // vpdSerial returns the unit serial number of a SCSI VPD page 0x80 (which

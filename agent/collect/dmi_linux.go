@@ -3,55 +3,68 @@ package collect
 import (
 	"context"
 	"fmt"
-	"strings"
+
+	"github.com/jaypipes/ghw"
 
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// chassisNames are the SMBIOS 3.x chassis types.
-var chassisNames = map[string]string{
-	"1": "Other", "2": "Unknown", "3": "Desktop", "4": "Low Profile Desktop", "5": "Pizza Box",
-	"6": "Mini Tower", "7": "Tower", "8": "Portable", "9": "Laptop", "10": "Notebook",
-	"11": "Hand Held", "12": "Docking Station", "13": "All in One", "14": "Sub Notebook",
-	"15": "Space-saving", "16": "Lunch Box", "17": "Main Server Chassis", "18": "Expansion Chassis",
-	"19": "SubChassis", "20": "Bus Expansion Chassis", "21": "Peripheral Chassis", "22": "RAID Chassis",
-	"23": "Rack Mount Chassis", "24": "Sealed-case PC", "25": "Multi-system chassis", "26": "Compact PCI",
-	"27": "Advanced TCA", "28": "Blade", "29": "Blade Enclosure", "30": "Tablet", "31": "Convertible",
-	"32": "Detachable", "33": "IoT Gateway", "34": "Embedded PC", "35": "Mini PC", "36": "Stick PC",
-}
+// The SMBIOS records come from ghw, which reads /sys/class/dmi/id (and the
+// device tree of boards without SMBIOS: ARM, MIPS, where the baseboard is
+// the board itself and the BIOS is U-Boot). Serials and the UUID
+// are readable by root only: run unprivileged, they stay empty. Values are
+// reported as the firmware holds them, placeholders included;
+// wire.FingerprintOf drops the placeholders.
 
-// collectDMI reads the SMBIOS records the kernel exposes in
-// /sys/class/dmi/id. Serials and the UUID are readable by root only: run
-// unprivileged, they stay empty. Values are reported as the firmware holds
-// them, placeholders included; wire.FingerprintOf drops the placeholders.
-// Boards without SMBIOS (ARM, MIPS) give their model from the device tree.
-func collectDMI(ctx context.Context, c *Collector, inv *wire.Inventory) error {
-	dir := c.path("/sys/class/dmi/id")
-	if !exists(dir) {
-		if model := readString(c.path("/sys/firmware/devicetree/base/model")); model != "" {
-			inv.System.Model = model
-			return nil
-		}
-		return fmt.Errorf("read %s: %w", dir, ErrNoData)
-	}
-	r := func(name string) string {
-		v := readString(dir + "/" + name)
-		if strings.EqualFold(v, "unknown") { // what some libraries write for unreadable files
-			return ""
-		}
-		return v
+// collectProduct reads the SMBIOS system record (type 1), or the model of a
+// device-tree board.
+func collectProduct(ctx context.Context, c *Collector, inv *wire.Inventory) error {
+	p, err := ghw.Product(c.ghwContext(ctx))
+	if err != nil {
+		return fmt.Errorf("read product: %w", err)
 	}
 	inv.System = wire.System{
-		Vendor: r("sys_vendor"), Model: r("product_name"), Version: r("product_version"),
-		Serial: r("product_serial"), UUID: r("product_uuid"), SKU: r("product_sku"), Family: r("product_family"),
+		Vendor: ghwString(p.Vendor), Model: ghwString(p.Name), Version: ghwString(p.Version),
+		Serial: ghwString(p.SerialNumber), UUID: ghwString(p.UUID), SKU: ghwString(p.SKU), Family: ghwString(p.Family),
+	}
+	if inv.System == (wire.System{}) {
+		return fmt.Errorf("read product: %w", ErrNoData)
+	}
+	return nil
+}
+
+// collectChassis reads the SMBIOS chassis record (type 3), whose type gives
+// the device class (see deviceClass).
+func collectChassis(ctx context.Context, c *Collector, inv *wire.Inventory) error {
+	ch, err := ghw.Chassis(c.ghwContext(ctx))
+	if err != nil {
+		return fmt.Errorf("read chassis: %w", err)
 	}
 	inv.Chassis = wire.Chassis{
-		Type: r("chassis_type"), Vendor: r("chassis_vendor"), Serial: r("chassis_serial"), AssetTag: r("chassis_asset_tag"),
+		Type: ghwString(ch.Type), Description: ghwString(ch.TypeDescription),
+		Vendor: ghwString(ch.Vendor), Serial: ghwString(ch.SerialNumber), AssetTag: ghwString(ch.AssetTag),
 	}
-	inv.Chassis.Description = chassisNames[inv.Chassis.Type]
+	return nil
+}
+
+// collectBaseboard reads the SMBIOS baseboard record (type 2).
+func collectBaseboard(ctx context.Context, c *Collector, inv *wire.Inventory) error {
+	b, err := ghw.Baseboard(c.ghwContext(ctx))
+	if err != nil {
+		return fmt.Errorf("read baseboard: %w", err)
+	}
 	inv.Baseboard = wire.Baseboard{
-		Vendor: r("board_vendor"), Product: r("board_name"), Version: r("board_version"), Serial: r("board_serial"),
+		Vendor: ghwString(b.Vendor), Product: ghwString(b.Product), Version: ghwString(b.Version), Serial: ghwString(b.SerialNumber),
 	}
-	inv.BIOS = wire.BIOS{Vendor: r("bios_vendor"), Version: r("bios_version"), Date: r("bios_date")}
+	return nil
+}
+
+// collectBIOS reads the SMBIOS BIOS record (type 0).
+func collectBIOS(ctx context.Context, c *Collector, inv *wire.Inventory) error {
+	b, err := ghw.BIOS(c.ghwContext(ctx))
+	if err != nil {
+		return fmt.Errorf("read bios: %w", err)
+	}
+	inv.BIOS = wire.BIOS{Vendor: ghwString(b.Vendor), Version: ghwString(b.Version), Date: ghwString(b.Date)}
 	return nil
 }

@@ -14,10 +14,21 @@
 // through Config.Exec, so that tests replay trees and command outputs
 // recorded on real devices (testdata/<case>/).
 //
-// Inventory is the expensive one (it resolves PCI names from pci.ids with a
-// streaming reader that keeps nothing in memory afterwards); Health and Net
-// read sysfs and procfs directly and run only smartctl, iw and mmcli, and
-// only when the hardware they ask about is present.
+// The hardware inventory is read through github.com/jaypipes/ghw, one ghw
+// module per collector (product, chassis, baseboard, bios, cpu, memory,
+// disks, nics, gpus; never ghw.Host, which fails as a whole when one module
+// fails), under Config.Root with ghw.WithChroot and without the tools ghw
+// would run. What ghw leaves out or cannot read unprivileged is completed
+// from sysfs: memory modules from the SMBIOS table, disk model and serial
+// where udev has no data, permanent MACs from the driver, batteries, and
+// Wi-Fi. Inventory is the expensive one: it parses pci.ids once per run,
+// when there is a GPU or a PCI NIC to name, and drops it afterwards.
+//
+// Health and Net read memory, load, filesystems, temperatures and interface
+// counters through github.com/shirou/gopsutil/v4, pointed at Config.Root
+// through its context (common.EnvMap); batteries come from
+// /sys/class/power_supply (gopsutil has no battery API), and smartctl, iw
+// and mmcli run only when the hardware they ask about is present.
 //
 // A Collector is safe for concurrent use.
 package collect

@@ -8,7 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/shirou/gopsutil/v4/disk"
 
 	"github.com/valise-numerique/valise/internal/wire"
 )
@@ -22,52 +23,96 @@ var diskFSTypes = map[string]bool{
 	"jfs": true, "reiserfs": true, "zfs": true, "bcachefs": true, "jffs2": true, "ubifs": true,
 }
 
+// mount is one line of the mount table.
+type mount struct{ device, mountpoint, fstype string }
+
 // collectFilesystems reports usage of each mounted on-disk filesystem, once
 // per device (bind mounts and btrfs subvolumes show the first mount point).
-// Free is what an unprivileged user may still write; UsedPercent is
-// computed as df does.
+// On the live system the mounts and their usage come from gopsutil
+// (disk.Partitions, disk.Usage); the filesystems of a recorded root are not
+// mounted here: its mount table is read from proc/mounts and the usage from
+// the recorded output of `df -P -B1`. Free is what an unprivileged user may
+// still write; UsedPercent is computed as df does.
 func collectFilesystems(ctx context.Context, c *Collector, h *wire.Health) error {
-	path := c.path("/proc/self/mounts")
-	f, err := os.Open(path)
-	if err != nil {
-		if f, err = os.Open(c.path("/proc/mounts")); err != nil {
-			return fmt.Errorf("read mounts: %w", err)
-		}
-	}
-	defer f.Close()
-	statfs := liveStatfs
+	mounts, statfs, err := c.liveMounts(ctx)
 	if !c.live() {
-		// The filesystems of a recorded root are not mounted here: their
-		// usage is the recorded output of `df -P -B1`.
-		if statfs, err = c.recordedDF(ctx); err != nil {
-			return err
-		}
+		mounts, statfs, err = c.recordedMounts(ctx)
+	}
+	if err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	var errs []error
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || !diskFSTypes[fields[2]] {
+	for _, m := range mounts {
+		if !diskFSTypes[m.fstype] || seen[m.device] {
 			continue
 		}
-		dev, mp, typ := unescapeMount(fields[0]), unescapeMount(fields[1]), fields[2]
-		if seen[dev] {
-			continue
-		}
-		seen[dev] = true
-		u, err := statfs(mp)
+		seen[m.device] = true
+		u, err := statfs(m.mountpoint)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		fs := wire.Filesystem{Mountpoint: mp, Device: dev, FSType: typ, TotalBytes: u.Total, FreeBytes: u.Avail}
+		fs := wire.Filesystem{Mountpoint: m.mountpoint, Device: m.device, FSType: m.fstype, TotalBytes: u.Total, FreeBytes: u.Avail}
 		if used := u.Total - min(u.Free, u.Total); used+u.Avail > 0 {
 			fs.UsedPercent = min(round1(float64(used)/float64(used+u.Avail)*100), 100)
 		}
 		h.Filesystems = append(h.Filesystems, fs)
 	}
 	return errors.Join(errs...)
+}
+
+// liveMounts lists the mounts of the running system and returns a statfs
+// that asks the kernel, both through gopsutil.
+func (c *Collector) liveMounts(ctx context.Context) ([]mount, func(string) (fsUsage, error), error) {
+	if !c.live() {
+		return nil, nil, nil
+	}
+	parts, err := disk.PartitionsWithContext(c.psContext(ctx), true)
+	if err != nil && len(parts) == 0 {
+		return nil, nil, fmt.Errorf("read mounts: %w", err)
+	}
+	mounts := make([]mount, 0, len(parts))
+	for _, p := range parts {
+		mounts = append(mounts, mount{device: p.Device, mountpoint: p.Mountpoint, fstype: p.Fstype})
+	}
+	statfs := func(mp string) (fsUsage, error) {
+		u, err := disk.UsageWithContext(ctx, mp)
+		if err != nil {
+			return fsUsage{}, fmt.Errorf("statfs %s: %w", mp, err)
+		}
+		return fsUsage{Total: u.Total, Free: u.Total - min(u.Used, u.Total), Avail: u.Free}, nil
+	}
+	return mounts, statfs, nil
+}
+
+// recordedMounts reads the mount table of a recorded root and returns a
+// statfs that answers from its recorded df output.
+func (c *Collector) recordedMounts(ctx context.Context) ([]mount, func(string) (fsUsage, error), error) {
+	f, err := os.Open(c.path("/proc/self/mounts"))
+	if err != nil {
+		if f, err = os.Open(c.path("/proc/mounts")); err != nil {
+			return nil, nil, fmt.Errorf("read mounts: %w", err)
+		}
+	}
+	defer f.Close()
+	statfs, err := c.recordedDF(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mounts []mount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 {
+			continue
+		}
+		mounts = append(mounts, mount{device: unescapeMount(fields[0]), mountpoint: unescapeMount(fields[1]), fstype: fields[2]})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read mounts: %w", err)
+	}
+	return mounts, statfs, nil
 }
 
 // unescapeMount undoes the octal escapes of /proc/mounts ("\040" for space).
@@ -88,16 +133,6 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
-}
-
-// liveStatfs asks the kernel about the filesystem mounted at mountpoint.
-func liveStatfs(mountpoint string) (fsUsage, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(mountpoint, &st); err != nil {
-		return fsUsage{}, fmt.Errorf("statfs %s: %w", mountpoint, err)
-	}
-	bs := uint64(st.Bsize)
-	return fsUsage{Total: st.Blocks * bs, Free: st.Bfree * bs, Avail: st.Bavail * bs}, nil
 }
 
 // recordedDF returns a statfs that answers from `df -P -B1` output.

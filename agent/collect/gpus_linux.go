@@ -2,32 +2,46 @@ package collect
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
-	"strings"
+
+	"github.com/jaypipes/ghw"
 
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// collectGPUs lists the PCI display controllers (class 0x03xxxx), with
-// their names from pci.ids. A machine without PCI (ARM boards) has none.
+// collectGPUs lists the graphics cards through ghw (the PCI devices behind
+// /sys/class/drm/card*), with their names from the PCI database. A machine
+// without DRM devices (a headless VM, an ARM board) has none.
 func collectGPUs(ctx context.Context, c *Collector, inv *wire.Inventory) error {
-	dir := c.path("/sys/bus/pci/devices")
-	var ids []pciID
-	for _, addr := range listDir(dir) {
-		p := filepath.Join(dir, addr)
-		if !strings.HasPrefix(readString(p+"/class"), "0x03") {
-			continue
-		}
-		ids = append(ids, pciID{hexID(readString(p + "/vendor")), hexID(readString(p + "/device"))})
-		inv.GPUs = append(inv.GPUs, wire.GPU{
-			Address: addr,
-			Driver:  firstNonEmpty(readKeyValues(p + "/uevent")["DRIVER"], linkBase(p+"/driver")),
-		})
+	// Parse the PCI database only when there is a card to name: most
+	// of an inventory's time goes there.
+	gctx := ghw.WithPCIDB(noPCIDB)(c.ghwContext(ctx))
+	if cards, _ := filepath.Glob(c.path("/sys/class/drm/card[0-9]*")); len(cards) > 0 {
+		var done func()
+		gctx, done = c.pciContext(ctx)
+		defer done()
 	}
-	vendors, devices := c.pciNames(ids)
-	for i, id := range ids {
-		inv.GPUs[i].Vendor = vendors[id.vendor]
-		inv.GPUs[i].Product = devices[id]
+	info, err := ghw.GPU(gctx)
+	if err != nil {
+		return fmt.Errorf("read gpus: %w", err)
+	}
+	for _, card := range info.GraphicsCards {
+		g := wire.GPU{Address: card.Address}
+		if d := card.DeviceInfo; d != nil {
+			if d.Vendor != nil {
+				g.Vendor = ghwString(d.Vendor.Name)
+			}
+			if d.Product != nil {
+				g.Product = ghwString(d.Product.Name)
+			}
+			g.Driver = ghwString(d.Driver)
+		}
+		if g.Driver == "" {
+			dev := c.path("/sys/bus/pci/devices", card.Address)
+			g.Driver = firstNonEmpty(readKeyValues(filepath.Join(dev, "uevent"))["DRIVER"], linkBase(dev+"/driver"))
+		}
+		inv.GPUs = append(inv.GPUs, g)
 	}
 	return nil
 }

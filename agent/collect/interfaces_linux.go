@@ -3,17 +3,20 @@ package collect
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	gnet "github.com/shirou/gopsutil/v4/net"
+
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// collectInterfaces reports every network interface: kind, state, MAC,
-// addresses and byte counters since boot.
+// collectInterfaces reports every network interface: kind and state from
+// sysfs, MAC, addresses, and byte counters since boot from gopsutil
+// (/proc/net/dev under the root).
 func collectInterfaces(ctx context.Context, c *Collector, n *wire.Net) error {
 	dir := c.path("/sys/class/net")
 	names := listDir(dir)
@@ -21,6 +24,14 @@ func collectInterfaces(ctx context.Context, c *Collector, n *wire.Net) error {
 		return fmt.Errorf("list network interfaces: %w", ErrNoData)
 	}
 	addrs, addrErr := c.addrs(ctx)
+	counters := map[string]gnet.IOCountersStat{}
+	stats, countErr := gnet.IOCountersWithContext(c.psContext(ctx), true)
+	if countErr != nil {
+		countErr = fmt.Errorf("read interface counters: %w", countErr)
+	}
+	for _, s := range stats {
+		counters[s.Name] = s
+	}
 	for _, name := range names {
 		p := filepath.Join(dir, name)
 		if !exists(p + "/type") { // bonding_masters and other files
@@ -32,11 +43,11 @@ func collectInterfaces(ctx context.Context, c *Collector, n *wire.Net) error {
 			MAC:       readString(p + "/address"),
 			Up:        interfaceUp(p),
 			Addresses: addrs[name],
-			RxBytes:   readUint(p + "/statistics/rx_bytes"),
-			TxBytes:   readUint(p + "/statistics/tx_bytes"),
+			RxBytes:   counters[name].BytesRecv,
+			TxBytes:   counters[name].BytesSent,
 		})
 	}
-	return addrErr
+	return errors.Join(addrErr, countErr)
 }
 
 // interfaceKind classifies an interface from its sysfs entry.
@@ -86,17 +97,13 @@ func (c *Collector) interfaceAddrs(ctx context.Context) (map[string][]string, er
 		}
 		return parseIPAddr(out)
 	}
-	ifs, err := net.Interfaces()
+	ifs, err := gnet.InterfacesWithContext(ctx)
 	if err != nil {
 		return m, fmt.Errorf("list interface addresses: %w", err)
 	}
 	for _, i := range ifs {
-		as, err := i.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range as {
-			m[i.Name] = append(m[i.Name], a.String())
+		for _, a := range i.Addrs {
+			m[i.Name] = append(m[i.Name], a.Addr)
 		}
 	}
 	return m, nil

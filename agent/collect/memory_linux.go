@@ -1,56 +1,20 @@
 package collect
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+
+	"github.com/jaypipes/ghw"
+	"github.com/shirou/gopsutil/v4/mem"
 
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// readMeminfo returns the fields of /proc/meminfo in bytes.
-func (c *Collector) readMeminfo() (map[string]uint64, error) {
-	path := c.path("/proc/meminfo")
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read memory info: %w", err)
-	}
-	defer f.Close()
-	m := make(map[string]uint64, 64)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, err := strconv.ParseUint(fields[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		if len(fields) > 1 && fields[1] == "kB" {
-			n *= 1024
-		}
-		m[k] = n
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if m["MemTotal"] == 0 {
-		return nil, fmt.Errorf("read %s: %w", path, ErrNoData)
-	}
-	return m, nil
-}
-
 // collectMemoryInventory reports the installed memory: the sum of the
-// SMBIOS memory devices when the DMI table is readable (root), otherwise
-// the memory the kernel manages (MemTotal, a little less than installed).
+// SMBIOS memory devices when the DMI table is readable (root; ghw does not
+// list modules on Linux, see memoryModules), otherwise ghw's physical
+// memory (the online memory blocks of /sys/devices/system/memory, or the
+// memory the kernel manages, a little less than installed).
 func collectMemoryInventory(ctx context.Context, c *Collector, inv *wire.Inventory) error {
 	modules, dmiErr := c.memoryModules()
 	if dmiErr != nil {
@@ -66,32 +30,38 @@ func collectMemoryInventory(ctx context.Context, c *Collector, inv *wire.Invento
 		inv.Memory.TotalBytes = sum
 		return nil
 	}
-	mi, err := c.readMeminfo()
+	info, err := ghw.Memory(c.ghwContext(ctx))
 	if err != nil {
-		return err
+		return fmt.Errorf("read memory: %w", err)
 	}
-	inv.Memory.TotalBytes = mi["MemTotal"]
+	if info.TotalPhysicalBytes <= 0 {
+		return fmt.Errorf("read memory: %w", ErrNoData)
+	}
+	inv.Memory.TotalBytes = uint64(info.TotalPhysicalBytes)
 	return nil
 }
 
-// collectMemoryUsage reports memory and swap in use.
+// collectMemoryUsage reports memory and swap in use, from gopsutil
+// (/proc/meminfo under the root, MemAvailable or its estimate on old
+// kernels).
 func collectMemoryUsage(ctx context.Context, c *Collector, h *wire.Health) error {
-	mi, err := c.readMeminfo()
+	ctx = c.psContext(ctx)
+	vm, err := mem.VirtualMemoryWithContext(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("read memory usage: %w", err)
 	}
-	total := mi["MemTotal"]
-	avail, ok := mi["MemAvailable"]
-	if !ok { // kernels before 3.14
-		avail = mi["MemFree"] + mi["Buffers"] + mi["Cached"]
+	if vm.Total == 0 {
+		return fmt.Errorf("read memory usage: %w", ErrNoData)
 	}
-	avail = min(avail, total)
+	avail := min(vm.Available, vm.Total)
+	// Swap from meminfo too: gopsutil's SwapMemory asks the running kernel
+	// (sysinfo), which a recorded root cannot answer.
 	h.Memory = &wire.MemoryUsage{
-		TotalBytes:     total,
+		TotalBytes:     vm.Total,
 		AvailableBytes: avail,
-		UsedPercent:    round1(float64(total-avail) / float64(total) * 100),
-		SwapTotalBytes: mi["SwapTotal"],
-		SwapUsedBytes:  mi["SwapTotal"] - min(mi["SwapFree"], mi["SwapTotal"]),
+		UsedPercent:    round1(float64(vm.Total-avail) / float64(vm.Total) * 100),
+		SwapTotalBytes: vm.SwapTotal,
+		SwapUsedBytes:  vm.SwapTotal - min(vm.SwapFree, vm.SwapTotal),
 	}
 	return nil
 }

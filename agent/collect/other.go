@@ -139,9 +139,32 @@ func (c *Collector) interfaceAddrs(context.Context) (map[string][]string, error)
 	return nil, unsupported("interface addresses")
 }
 
-func (c *Collector) listDisks() ([]wire.Disk, error) { return nil, unsupported("disk list") }
+func (c *Collector) listDisks(context.Context) ([]wire.Disk, error) {
+	return nil, unsupported("disk list")
+}
 
-func collectDMI(context.Context, *Collector, *wire.Inventory) error { return unsupported("SMBIOS") }
+// inventoryRun holds what the collectors of one Inventory share; nothing
+// off Linux.
+type inventoryRun struct{}
+
+func withInventoryRun(ctx context.Context) (context.Context, *inventoryRun) {
+	return ctx, &inventoryRun{}
+}
+
+func (*inventoryRun) release() {}
+
+func collectProduct(context.Context, *Collector, *wire.Inventory) error {
+	return unsupported("SMBIOS system")
+}
+func collectChassis(context.Context, *Collector, *wire.Inventory) error {
+	return unsupported("SMBIOS chassis")
+}
+func collectBaseboard(context.Context, *Collector, *wire.Inventory) error {
+	return unsupported("SMBIOS baseboard")
+}
+func collectBIOS(context.Context, *Collector, *wire.Inventory) error {
+	return unsupported("SMBIOS BIOS")
+}
 func collectDisks(context.Context, *Collector, *wire.Inventory) error {
 	return unsupported("disk inventory")
 }

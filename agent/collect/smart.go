@@ -144,7 +144,7 @@ func parseSmartctl(disk wire.Disk, out []byte) (wire.DiskHealth, error) {
 // cannot read (not root, unsupported bridge) carries the reason in its
 // Error; output that is not smartctl JSON is also the collector's error.
 func collectSMART(ctx context.Context, c *Collector, h *wire.Health) error {
-	disks, err := c.listDisks()
+	disks, err := c.listDisks(ctx)
 	if err != nil {
 		return err
 	}

@@ -6,29 +6,39 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shirou/gopsutil/v4/host"
+	"github.com/shirou/gopsutil/v4/load"
+
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// collectLoad reads /proc/loadavg.
+// collectLoad reads the load averages through gopsutil (/proc/loadavg
+// under the root).
 func collectLoad(ctx context.Context, c *Collector, h *wire.Health) error {
-	path := c.path("/proc/loadavg")
-	f := strings.Fields(readString(path))
-	if len(f) < 3 {
-		return fmt.Errorf("read %s: %w", path, ErrNoData)
+	if !c.live() && !exists(c.path("/proc/loadavg")) {
+		// gopsutil would fall back to asking the running kernel
+		// (sysinfo), which is not the recorded device.
+		return fmt.Errorf("read load: %w", ErrNoData)
 	}
-	var l wire.Load
-	var err error
-	for i, dst := range []*float64{&l.Load1, &l.Load5, &l.Load15} {
-		if *dst, err = strconv.ParseFloat(f[i], 64); err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
-		}
+	l, err := load.AvgWithContext(c.psContext(ctx))
+	if err != nil {
+		return fmt.Errorf("read load: %w", err)
 	}
-	h.Load = &l
+	h.Load = &wire.Load{Load1: l.Load1, Load5: l.Load5, Load15: l.Load15}
 	return nil
 }
 
-// collectUptime reads /proc/uptime.
+// collectUptime asks the kernel through gopsutil (sysinfo); a recorded root
+// has its /proc/uptime read instead.
 func collectUptime(ctx context.Context, c *Collector, h *wire.Health) error {
+	if c.live() {
+		up, err := host.UptimeWithContext(ctx)
+		if err != nil {
+			return fmt.Errorf("read uptime: %w", err)
+		}
+		h.UptimeSeconds = up
+		return nil
+	}
 	path := c.path("/proc/uptime")
 	f := strings.Fields(readString(path))
 	if len(f) < 1 {

@@ -2,54 +2,31 @@ package collect
 
 import (
 	"context"
-	"path/filepath"
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/shirou/gopsutil/v4/sensors"
 
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// collectTemperatures reads hwmon sensors (temp*_input, millidegrees, named
-// "<chip>/<label>") and the thermal zones that have no hwmon device of
-// their own ("thermal/<type>"). Readings outside
-// -40…150 °C are sensor garbage and left out.
+// collectTemperatures reads the sensors through gopsutil: the hwmon sensors
+// (temp*_input, named "<chip>_<label>", the label lower-cased with "_" for
+// blanks: "coretemp_core_0"), or, on machines without hwmon (many ARM
+// boards), the thermal zones by type. Readings outside -40…150 °C are
+// sensor garbage and left out. A sensor gopsutil could not read is
+// reported in the error, the others are kept.
 func collectTemperatures(ctx context.Context, c *Collector, h *wire.Health) error {
-	add := func(sensor, path string) {
-		v, ok := readInt(path)
-		if !ok {
-			return
+	temps, err := sensors.TemperaturesWithContext(c.psContext(ctx))
+	for _, t := range temps {
+		if t.Temperature > -40 && t.Temperature < 150 {
+			h.Temperatures = append(h.Temperatures, wire.Temperature{Sensor: t.SensorKey, Celsius: round1(t.Temperature)})
 		}
-		if t := float64(v) / 1000; t > -40 && t < 150 {
-			h.Temperatures = append(h.Temperatures, wire.Temperature{Sensor: sensor, Celsius: round1(t)})
-		}
-	}
-	hwmon := c.path("/sys/class/hwmon")
-	chips := map[string]bool{}
-	for _, hw := range listDir(hwmon) {
-		dir := filepath.Join(hwmon, hw)
-		chip := firstNonEmpty(readString(dir+"/name"), hw)
-		chips[chip] = true
-		for _, f := range listDir(dir) {
-			base, ok := strings.CutSuffix(f, "_input")
-			if !ok || !strings.HasPrefix(base, "temp") {
-				continue
-			}
-			label := firstNonEmpty(readString(dir+"/"+base+"_label"), base)
-			add(chip+"/"+label, filepath.Join(dir, f))
-		}
-	}
-	thermal := c.path("/sys/class/thermal")
-	for _, z := range listDir(thermal) {
-		if !strings.HasPrefix(z, "thermal_zone") {
-			continue
-		}
-		dir := filepath.Join(thermal, z)
-		typ := firstNonEmpty(readString(dir+"/type"), z)
-		if chips[typ] { // the thermal zone already has a hwmon device (acpitz)
-			continue
-		}
-		add("thermal/"+typ, dir+"/temp")
 	}
 	slices.SortStableFunc(h.Temperatures, func(a, b wire.Temperature) int { return strings.Compare(a.Sensor, b.Sensor) })
+	if err != nil {
+		return fmt.Errorf("read temperatures: %w", err)
+	}
 	return nil
 }
