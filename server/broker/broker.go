@@ -5,9 +5,14 @@
 // Embedded, the broker authenticates every connection (per-device
 // credentials through an Authenticator, the server's own account, nothing
 // anonymous), lets a device publish only its own up topics and subscribe only
-// its own cmd topic, and ingests each device message inside mochi's
-// OnPublish hook, which runs before the PUBACK: the Sink returns once the
-// message is on disk, so a PUBACK means durable.
+// its own cmd topic, and hands each device message to the Sink inside
+// mochi's OnPublish hook, which runs before the PUBACK. The PUBACK is sent
+// only once the message is on disk, so a PUBACK means durable. With an
+// AsyncSink, OnPublish queues the message and returns without a PUBACK, and
+// a small per-client acker sends the PUBACKs, in order, as the commits
+// complete: a client may then have up to 32 messages being stored at once,
+// which lets the group commit gather large batches; a plain Sink holds the
+// client's connection for one commit per message.
 //
 // A device that publishes where it may not is never disconnected for it: an
 // MQTT 3.1.1 client cannot be told "not authorised" for a QoS 1 publish, and

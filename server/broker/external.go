@@ -14,30 +14,6 @@ import (
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// External mode: the server consumes the devices' messages from an
-// existing MQTT broker (Mosquitto, EMQX, HiveMQ, VerneMQ) as one persistent
-// session, and the broker does authentication and ACLs.
-//
-// What the external broker must do, since the server cannot check it:
-//
-//   - enforce per-device ACLs: a device may publish only on
-//     {prefix}/dev/{its id}/{inventory,health,net,event,presence} and
-//     subscribe only to {prefix}/dev/{its id}/cmd. The server trusts the
-//     device id in the topic (and checks that the envelope names the same).
-//   - keep the server's session: messages that arrive while the server is
-//     down are queued for its persistent session (clean session false,
-//     fixed client id) and delivered when it comes back. Mosquitto's
-//     max_queued_messages (default 1000) silently DROPS QoS 1 messages
-//     queued beyond it for a slow or absent consumer: set it to 0
-//     (unlimited) or to more than the fleet sends while the server may be
-//     down, and bound memory with max_queued_bytes instead. Raise
-//     max_inflight_messages (default 20) too: the server acknowledges in
-//     batches, and 20 in flight caps its rate at 20 per commit.
-//
-// Each message is acknowledged (PUBACK) only once the Sink returned: stored,
-// duplicate or refused. A message the Sink could not store is not
-// acknowledged, and the broker sends it again after the next reconnect.
-
 // ExternalConfig configures the consumer of an external broker.
 type ExternalConfig struct {
 	// URL is the broker, "tcp://host:1883" or "ssl://host:8883". Required.
@@ -76,7 +52,29 @@ const (
 	closeTimeout   = 10 * time.Second
 )
 
-// External consumes device messages from an external MQTT broker.
+// External consumes the devices' messages from an existing MQTT broker
+// (Mosquitto, EMQX, HiveMQ, VerneMQ) as one persistent session; that broker
+// does authentication and ACLs.
+//
+// What the external broker must do, since the server cannot check it:
+//
+//   - enforce per-device ACLs: a device may publish only on
+//     {prefix}/dev/{its id}/{inventory,health,net,event,presence} and
+//     subscribe only to {prefix}/dev/{its id}/cmd. The server trusts the
+//     device id in the topic (and checks that the envelope names the same).
+//   - keep the server's session: messages that arrive while the server is
+//     down are queued for its persistent session (clean session false,
+//     fixed client id) and delivered when it comes back. Mosquitto's
+//     max_queued_messages (default 1000) silently DROPS QoS 1 messages
+//     queued beyond it for a slow or absent consumer: set it to 0
+//     (unlimited) or to more than the fleet sends while the server may be
+//     down, and bound memory with max_queued_bytes instead. Raise
+//     max_inflight_messages (default 20) too: the server acknowledges in
+//     batches, and 20 in flight caps its rate at 20 per commit.
+//
+// Each message is acknowledged (PUBACK) only once the Sink returned: stored,
+// duplicate or refused. A message the Sink could not store is not
+// acknowledged, and the broker sends it again after the next reconnect.
 type External struct {
 	cfg       ExternalConfig
 	client    paho.Client
