@@ -299,6 +299,33 @@ func TestKeyFigures(t *testing.T) {
 				t.Errorf("cellular = %+v, want Free on UMTS/HSDPA at -81 dBm RSSI without LTE values", c)
 			}
 		}},
+		{"live-vm", func(t *testing.T, r report) {
+			// Recorded from a virtual machine: no SMBIOS, virtio disk and NIC.
+			inv := r.Inventory
+			if inv.Class != wire.ClassOther || inv.System != (wire.System{}) {
+				t.Errorf("class %q, system %+v, want other without SMBIOS", inv.Class, inv.System)
+			}
+			if e, _ := collectorError(inv.Collectors, "product"); !strings.Contains(e, "no data") {
+				t.Errorf("product error = %q, want no data", e)
+			}
+			if diff := cmp.Diff(wire.CPU{Model: "AMD EPYC", Vendor: "AuthenticAMD", Sockets: 1, Cores: 2, Threads: 2}, inv.CPU); diff != "" {
+				t.Errorf("cpu (-want +got):\n%s", diff)
+			}
+			// 192 online memory blocks of 128 MiB: more than MemTotal.
+			if inv.Memory.TotalBytes != 24<<30 {
+				t.Errorf("memory = %d, want 24 GiB from /sys/devices/system/memory", inv.Memory.TotalBytes)
+			}
+			want := []wire.Disk{{Name: "vda", Serial: "1816631475235551", SizeBytes: 256 << 30, Type: wire.DiskVirtual, Bus: "virtio"}}
+			if diff := cmp.Diff(want, inv.Disks); diff != "" {
+				t.Errorf("disks (-want +got), loop and zram skipped:\n%s", diff)
+			}
+			if len(inv.NICs) != 3 || inv.NICs[0].Name != "eth0" || inv.NICs[0].Virtual || !inv.NICs[1].Virtual || inv.NICs[0].Driver != "virtio_net" {
+				t.Errorf("nics = %+v, want eth0 (virtio_net) and two virtual ifb", inv.NICs)
+			}
+			if r.Net.DefaultRoute != "eth0" || len(r.Health.Filesystems) != 1 || r.Health.Filesystems[0].FSType != "ext4" {
+				t.Errorf("default route %q, filesystems %+v, want eth0 and one ext4", r.Net.DefaultRoute, r.Health.Filesystems)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
