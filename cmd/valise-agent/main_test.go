@@ -6,10 +6,12 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,19 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/valise-numerique/valise/internal/wire"
 )
+
+// TestMain makes the test binary answer as valise-agent when the agent
+// under test starts it as its inventory child process.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "inventory" {
+		if err := run(context.Background(), os.Args, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
@@ -186,6 +201,18 @@ func TestEnrollRunStop(t *testing.T) {
 	env, err := wire.Decode([]byte(seen()[health][0]))
 	if err != nil || env.Device != "dcmd00000001" {
 		t.Errorf("health report: %+v %v", env, err)
+	}
+	// The inventory comes from the child process.
+	invs := seen()[topics.Device("dcmd00000001", wire.ChanInventory)]
+	if len(invs) != 1 {
+		t.Fatalf("%d inventories sent, want 1", len(invs))
+	}
+	env, body, err := wire.DecodeFull([]byte(invs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv := body.(*wire.Inventory); inv.OS.Kernel == "" || env.Seq != 2 {
+		t.Errorf("inventory seq %d with kernel %q, want seq 2 and this machine's kernel", env.Seq, inv.OS.Kernel)
 	}
 	var presence string
 	for _, pk := range broker.Topics.Messages(topics.Device("dcmd00000001", wire.ChanPresence)) {

@@ -1,12 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
 	"runtime/debug"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -29,6 +37,7 @@ func runCommand(stderr io.Writer) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "state", Required: true, EnvVars: []string{"VALISE_AGENT_STATE"}, Usage: "state `DIR` written by enroll"},
 			&cli.DurationFlag{Name: "interval", EnvVars: []string{"VALISE_INTERVAL"}, Usage: "time between health and net samples (default: the server's, 60s)"},
+			&cli.BoolFlag{Name: "inventory-in-process", Usage: "collect the inventory inside the agent rather than in a short-lived child process"},
 			logFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -51,9 +60,13 @@ func runCommand(stderr io.Writer) *cli.Command {
 			if err != nil {
 				return err
 			}
+			var src agent.Source = col
+			if exe, err := os.Executable(); err == nil && !c.Bool("inventory-in-process") {
+				src = childInventory{Collector: col, exe: exe, log: log}
+			}
 			return agent.Run(c.Context, agent.Config{
 				StateDir:     c.String("state"),
-				Source:       col,
+				Source:       src,
 				Hash:         collect.InventoryHash,
 				Interval:     c.Duration("interval"),
 				FreeOSMemory: true,
@@ -79,6 +92,43 @@ func brokerAddr(mqttURL string) string {
 		port = "8883"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// inventoryTimeout bounds the child process that collects the inventory.
+const inventoryTimeout = 2 * time.Minute
+
+// childInventory collects the inventory in a short-lived child process
+// (valise-agent inventory --json) and health and net in the agent itself.
+// The inventory is the one expensive collection (hardware database,
+// every bus): done in a child, its memory peak and its code never weigh on
+// the resident size of the long-running agent. If the child fails, the
+// inventory is collected in process.
+type childInventory struct {
+	*collect.Collector
+	exe string
+	log *slog.Logger
+}
+
+func (s childInventory) Inventory(ctx context.Context) wire.Inventory {
+	cctx, cancel := context.WithTimeout(ctx, inventoryTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, s.exe, "inventory", "--json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err == nil {
+		var r struct {
+			Inventory *wire.Inventory `json:"inventory"`
+		}
+		if err = json.Unmarshal(out, &r); err == nil && r.Inventory == nil {
+			err = errors.New("no inventory in its output")
+		}
+		if err == nil {
+			return *r.Inventory
+		}
+	}
+	s.log.Warn("inventory in a child process failed; collecting it in process", "err", err, "stderr", strings.TrimSpace(stderr.String()))
+	return s.Collector.Inventory(ctx)
 }
 
 // nopSource stands for the collector while options are validated.
