@@ -328,9 +328,9 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		b.m.tooLarge.Inc()
 		b.log.warn("large:"+cl.ID, "mqtt client disconnected: packet too large", "client", cl.ID, "limit", MaxPacket)
 	}
-	if a, ok := b.ackers.LoadAndDelete(cl); ok {
-		a.(*acker).stop()
-	}
+	// The client's acker, if any, finishes its pending PUBACKs (the writes
+	// fail harmlessly) and is then dropped with the client.
+	b.ackers.Delete(cl)
 	dev := b.device(cl)
 	b.mu.Lock()
 	last := dev != "" && b.current[dev] == cl
@@ -379,7 +379,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 			// Acknowledged by the acker, after the client's earlier messages.
 			a := b.acker(cl)
 			a.slots <- struct{}{}
-			a.acks <- ack{id: pk.PacketID, drop: true}
+			a.push(ack{id: pk.PacketID, drop: true})
 			return pk, packets.ErrRejectPacket
 		}
 		return pk, packets.CodeSuccessIgnore
@@ -412,13 +412,13 @@ func (b *Broker) submitAsync(as AsyncSink, cl *mqtt.Client, dev string, pk packe
 	k := ack{id: pk.PacketID, topic: pk.TopicName, payload: pk.Payload}
 	err := as.SubmitAsync(dev, pk.TopicName, pk.Payload, func(err error) {
 		k.err = err
-		a.acks <- k // never blocks: a slot is held for it
+		a.push(k)
 	})
 	switch {
 	case err == nil:
 	case wire.Reason(err) != "other":
 		// Refused, counted and logged by the Sink: acknowledge and drop.
-		a.acks <- ack{id: pk.PacketID, drop: true}
+		a.push(ack{id: pk.PacketID, drop: true})
 	default:
 		<-a.slots // not stored: no PUBACK, the agent sends it again
 	}
@@ -426,12 +426,18 @@ func (b *Broker) submitAsync(as AsyncSink, cl *mqtt.Client, dev string, pk packe
 
 // acker sends one client's PUBACKs, in the order of its publishes, as
 // their commits complete, and forwards stored messages to subscribers.
+// Writing to a client can block (a device that stops reading), so it is
+// never done by the committer: push only queues, and a goroutine of the
+// client's own writes, running only while there is something to write,
+// does the rest. An idle client costs no goroutine.
 type acker struct {
+	b     *Broker
 	cl    *mqtt.Client
-	slots chan struct{} // one per message pending
-	acks  chan ack
-	gone  chan struct{}
-	once  sync.Once
+	slots chan struct{} // one per message pending, taken by the client's reader
+
+	mu      sync.Mutex
+	queue   []ack
+	running bool // a goroutine is draining queue
 }
 
 type ack struct {
@@ -442,55 +448,53 @@ type ack struct {
 	payload []byte
 }
 
-// acker returns cl's acker, starting it on first use. Only cl's own reading
+// acker returns cl's acker, making it on first use. Only cl's own reading
 // goroutine calls it, so two are never made for one client.
 func (b *Broker) acker(cl *mqtt.Client) *acker {
 	if a, ok := b.ackers.Load(cl); ok {
 		return a.(*acker)
 	}
-	a := &acker{
-		cl: cl, slots: make(chan struct{}, clientInflight),
-		acks: make(chan ack, clientInflight), gone: make(chan struct{}),
-	}
+	a := &acker{b: b, cl: cl, slots: make(chan struct{}, clientInflight)}
 	b.ackers.Store(cl, a)
-	go b.runAcker(a)
 	return a
 }
 
-func (a *acker) stop() { a.once.Do(func() { close(a.gone) }) }
-
-func (b *Broker) runAcker(a *acker) {
-	batch := make([]ack, 0, clientInflight)
-	for {
-		select {
-		case k := <-a.acks:
-			batch = append(batch[:0], k)
-			for len(batch) < cap(batch) && len(a.acks) > 0 {
-				batch = append(batch, <-a.acks)
-			}
-			b.finish(a, batch)
-		case <-a.gone:
-			// The client stopped reading: finish what it had pending.
-			for len(a.slots) > 0 {
-				b.finish(a, append(batch[:0], <-a.acks))
-			}
-			return
-		}
+// push queues k and makes sure a goroutine drains the queue. It never
+// blocks for long: the committer calls it.
+func (a *acker) push(k ack) {
+	a.mu.Lock()
+	a.queue = append(a.queue, k)
+	start := !a.running
+	a.running = true
+	a.mu.Unlock()
+	if start {
+		go a.drain()
 	}
 }
 
-// finish sends the PUBACKs of a batch of acks, forwards the stored
-// messages to subscribers and frees the slots.
-func (b *Broker) finish(a *acker, batch []ack) {
-	for _, k := range batch {
-		if k.err == nil { // else not stored: no PUBACK, the agent sends it again
-			// A failed write means a lost connection: the agent resends
-			// and the message is a duplicate.
-			_ = a.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: k.id})
-			if !k.drop {
-				_ = b.srv.Publish(k.topic, k.payload, false, 1)
-			}
+// drain writes what is queued, in order, until the queue is empty.
+func (a *acker) drain() {
+	var batch []ack
+	for {
+		a.mu.Lock()
+		if len(a.queue) == 0 {
+			a.running = false
+			a.mu.Unlock()
+			return
 		}
-		<-a.slots
+		batch, a.queue = a.queue, batch[:0]
+		a.mu.Unlock()
+		for _, k := range batch {
+			if k.err == nil { // else not stored: no PUBACK, the agent sends it again
+				// A failed write means a lost connection: the agent
+				// resends and the message is a duplicate.
+				_ = a.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: k.id})
+				if !k.drop {
+					_ = a.b.srv.Publish(k.topic, k.payload, false, 1)
+				}
+			}
+			<-a.slots
+		}
+		clear(batch) // drop payload references
 	}
 }
