@@ -83,10 +83,12 @@ type External struct {
 	connected prometheus.Gauge
 	log       *logOnce
 
-	mu      sync.Mutex
-	busy    int           // handlers storing a message now
-	closing bool          // Close was called: take no more messages
-	idle    chan struct{} // closed when closing and busy is 0
+	mu         sync.Mutex
+	busy       int           // handlers storing a message now
+	closing    bool          // Close was called: take no more messages
+	idle       chan struct{} // closed when closing and busy is 0
+	ready      chan struct{} // closed once the first subscription is confirmed
+	subscribed sync.Once
 }
 
 // NewExternal builds the consumer; Start connects it.
@@ -99,7 +101,7 @@ func NewExternal(cfg ExternalConfig) (*External, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &External{
-		cfg: cfg, ctx: ctx, cancel: cancel, log: newLogOnce(cfg.Logger), idle: make(chan struct{}),
+		cfg: cfg, ctx: ctx, cancel: cancel, log: newLogOnce(cfg.Logger), idle: make(chan struct{}), ready: make(chan struct{}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "valise_mqtt_external_connected",
 			Help: "1 while the server's session with the external broker is up.",
@@ -130,14 +132,17 @@ func NewExternal(cfg ExternalConfig) (*External, error) {
 			cfg.Logger.Warn("lost the external mqtt broker; reconnecting", "url", cfg.URL, "err", err)
 		}).
 		SetOnConnectHandler(func(c paho.Client) {
-			e.connected.Set(1)
 			// The session may already hold the subscription; subscribing
-			// again is harmless and covers a broker that lost it.
+			// again is harmless and covers a broker that lost it. The
+			// consumer counts as connected once the broker confirmed it.
 			t := c.Subscribe(filter, 1, e.handle)
 			go func() {
 				if !t.WaitTimeout(publishTimeout) || t.Error() != nil {
 					cfg.Logger.Error("subscribe on the external mqtt broker", "filter", filter, "err", t.Error())
+					return
 				}
+				e.connected.Set(1)
+				e.subscribed.Do(func() { close(e.ready) })
 			}()
 		})
 	if cfg.TLS != nil {
@@ -147,8 +152,8 @@ func NewExternal(cfg ExternalConfig) (*External, error) {
 	return e, nil
 }
 
-// Start connects to the broker and returns once connected, or when ctx
-// ends. After that, it reconnects by itself until Close.
+// Start connects to the broker and returns once connected and subscribed,
+// or when ctx ends. After that, it reconnects by itself until Close.
 func (e *External) Start(ctx context.Context) error {
 	e.cfg.Logger.Info("consuming from an external mqtt broker; it must enforce per-device ACLs, and Mosquitto's max_queued_messages must be 0 or large enough (see package broker)",
 		"url", e.cfg.URL, "client_id", e.cfg.ClientID)
@@ -158,9 +163,14 @@ func (e *External) Start(ctx context.Context) error {
 		if err := t.Error(); err != nil {
 			return fmt.Errorf("connect to %s: %w", e.cfg.URL, err)
 		}
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("connect to %s: %w", e.cfg.URL, ctx.Err())
+	}
+	select {
+	case <-e.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("subscribe to %s on %s: %w", e.cfg.Topics.UpFilter(), e.cfg.URL, ctx.Err())
 	}
 }
 
