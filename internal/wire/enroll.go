@@ -12,6 +12,12 @@ type EnrollRequest struct {
 	Fingerprint  Fingerprint `json:"fingerprint"`
 	Inventory    Inventory   `json:"inventory"`
 	AgentVersion string      `json:"agent_version,omitempty"`
+	// DeviceKey is the ed25519 public key (base64) the agent made at
+	// enrolment; it signs the device's wipe certificates.
+	DeviceKey string `json:"device_key,omitempty"`
+	// ProvisionJob is set when a device re-enrols at the end of a
+	// provisioning job, with the single-use token of its bundle.
+	ProvisionJob string `json:"provision_job,omitempty"`
 }
 
 // EnrollResponse is the server's answer: who the device is and how it talks
