@@ -36,6 +36,11 @@ type EnrollResponse struct {
 	// CommandKey is the server's ed25519 public key for commands, base64.
 	CommandKey string      `json:"command_key"`
 	Config     AgentConfig `json:"config"`
+	// CACert is the PEM of the CA the server's HTTPS and MQTT-over-TLS
+	// certificates chain to (the one the join command's --ca-pin names);
+	// the agent keeps it as the only root for ssl:// MQTT URLs. Empty when
+	// the server runs without TLS.
+	CACert string `json:"ca_cert,omitempty"`
 }
 
 // AgentConfig is the part of an agent's configuration the server decides.
