@@ -211,54 +211,79 @@ func checkRef(ref string) error {
 // do sends one request and decodes a 2xx JSON answer into out (unless out
 // is nil) or an error answer into an *Error.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
-	target := c.baseStr + path
-	if len(q) > 0 {
-		target += "?" + q.Encode()
-	}
-	var body io.Reader
+	var body []byte
+	contentType := ""
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode %s %s: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		body, contentType = b, "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if out == nil {
+		_, err := c.send(ctx, method, path, q, contentType, body, "application/json", 0)
+		return err
+	}
+	data, err := c.send(ctx, method, path, q, contentType, body, "application/json", maxAnswer)
 	if err != nil {
-		return fmt.Errorf("build %s %s: %w", method, path, err)
+		return err
 	}
-	req.Header.Set("Accept", "application/json")
+	return c.decode(method, path, data, out)
+}
+
+// decode decodes the JSON answer data of method path into out.
+func (c *Client) decode(method, path string, data []byte, out any) error {
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: %w: %v (is %s a valise-server?)", method, path, ErrBadAnswer, err, c.baseStr)
+	}
+	return nil
+}
+
+// send sends one request with body (of contentType, none when body is
+// nil) and returns the body of a 2xx answer, read up to limit bytes (0: the
+// answer is discarded), or an *Error for an error answer.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, contentType string, body []byte, accept string, limit int64) ([]byte, error) {
+	target := c.baseStr + path
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, r)
+	if err != nil {
+		return nil, fmt.Errorf("build %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.ua)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return c.transportError(ctx, err)
+		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return readError(resp)
+		return nil, readError(resp)
 	}
-	if out == nil {
+	if limit == 0 {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorAnswer))
-		return nil
+		return nil, nil
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return c.transportError(ctx, err)
+		return nil, c.transportError(ctx, err)
 	}
-	if len(data) > maxAnswer {
-		return fmt.Errorf("%s %s: %w: answer over %d MiB", method, path, ErrBadAnswer, maxAnswer>>20)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s %s: %w: answer over %d MiB", method, path, ErrBadAnswer, limit>>20)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: %w: %v (is %s a valise-server?)", method, path, ErrBadAnswer, err, c.baseStr)
-	}
-	return nil
+	return data, nil
 }
 
 // readError turns a non-2xx answer into an *Error, using its
