@@ -10,6 +10,8 @@ var (
 	ErrLocked = errors.New("spool file is locked by another process")
 	// ErrNonceReused means a command nonce was already seen and has not expired yet.
 	ErrNonceReused = errors.New("nonce already used")
+	// ErrJobRunning means BeginJob found another job in progress.
+	ErrJobRunning = errors.New("another job is in progress")
 	// ErrCorrupt means a record in the spool file cannot be read.
 	ErrCorrupt = errors.New("corrupt spool record")
 )

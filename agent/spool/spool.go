@@ -12,12 +12,26 @@
 // are never dropped, whatever their age or size. Dropped samples are
 // counted (Stats) and can be reported once with AppendDropReport.
 //
+// Wipe progress events are samples too: the caller appends them with
+// AppendDroppable, and they are dropped like health and net samples. Wipe
+// and provisioning results never are.
+//
+// The spool also keeps a journal of the jobs in progress (BeginJob), so
+// that an agent killed during a wipe finds the job at its next start and
+// reports it failed; the journal entry goes away in the same transaction
+// as the job's result (AppendEndJob).
+//
 // The spool also keeps the nonces of the commands the agent has obeyed,
 // until they expire, so that a replayed command is refused even after a
 // restart (UseNonce).
 //
 // A Spool is safe for concurrent use by several goroutines. Only one process
-// may open a spool file at a time.
+// may open a spool file at a time: bbolt locks it, and Open waits at most
+// Options.Timeout for the lock, then fails with ErrLocked. A process that
+// only queues an event while another may own the file (the maintenance
+// wipe command) opens the spool, appends and closes it at once; the
+// long-running agent holds it open as long as it runs, so it must be
+// stopped for such a process to queue anything.
 package spool
 
 import (
@@ -41,6 +55,7 @@ var (
 	bucketMsgs    = []byte("msgs")    // be64(seq) -> record (see encodeRecord); NextSequence numbers messages
 	bucketSamples = []byte("samples") // be64(seq) -> empty: health and net messages, oldest first
 	bucketNonces  = []byte("nonces")  // nonce -> be64(expiry, unix nanoseconds)
+	bucketJobs    = []byte("jobs")    // job id -> the caller's record of a job in progress
 )
 
 // Keys of bucketMeta.
@@ -126,7 +141,7 @@ func Open(path string, opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketMsgs, bucketSamples, bucketNonces} {
+		for _, name := range [][]byte{bucketMeta, bucketMsgs, bucketSamples, bucketNonces, bucketJobs} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -185,10 +200,20 @@ func isSample(k wire.Channel) bool { return k == wire.ChanHealth || k == wire.Ch
 // build runs inside the spool's write transaction: it must not call the
 // spool.
 func (s *Spool) Append(kind wire.Channel, build func(seq uint64) ([]byte, error)) (uint64, error) {
+	return s.append(kind, isSample(kind), build)
+}
+
+// AppendDroppable is Append for a message that may be dropped, like a
+// health sample, to keep the spool under its bound: a wipe progress event.
+func (s *Spool) AppendDroppable(kind wire.Channel, build func(seq uint64) ([]byte, error)) (uint64, error) {
+	return s.append(kind, true, build)
+}
+
+func (s *Spool) append(kind wire.Channel, droppable bool, build func(seq uint64) ([]byte, error)) (uint64, error) {
 	var seq uint64
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
-		seq, err = s.appendTx(tx, kind, build)
+		seq, err = s.appendTx(tx, kind, droppable, build)
 		return err
 	})
 	if err != nil {
@@ -197,7 +222,7 @@ func (s *Spool) Append(kind wire.Channel, build func(seq uint64) ([]byte, error)
 	return seq, nil
 }
 
-func (s *Spool) appendTx(tx *bolt.Tx, kind wire.Channel, build func(seq uint64) ([]byte, error)) (uint64, error) {
+func (s *Spool) appendTx(tx *bolt.Tx, kind wire.Channel, droppable bool, build func(seq uint64) ([]byte, error)) (uint64, error) {
 	msgs := tx.Bucket(bucketMsgs)
 	seq, err := msgs.NextSequence()
 	if err != nil {
@@ -211,7 +236,7 @@ func (s *Spool) appendTx(tx *bolt.Tx, kind wire.Channel, build func(seq uint64) 
 	if err := msgs.Put(key, encodeRecord(kind, s.opts.Now(), payload)); err != nil {
 		return 0, err
 	}
-	if isSample(kind) {
+	if droppable {
 		if err := tx.Bucket(bucketSamples).Put(key, nil); err != nil {
 			return 0, err
 		}
@@ -280,7 +305,7 @@ func (s *Spool) AppendDropReport(build func(seq, dropped uint64) ([]byte, error)
 			return nil
 		}
 		var err error
-		seq, err = s.appendTx(tx, wire.ChanEvent, func(seq uint64) ([]byte, error) { return build(seq, dropped) })
+		seq, err = s.appendTx(tx, wire.ChanEvent, false, func(seq uint64) ([]byte, error) { return build(seq, dropped) })
 		if err != nil {
 			return err
 		}
@@ -406,6 +431,67 @@ func (s *Spool) UseNonce(nonce string, expires time.Time) error {
 		return fmt.Errorf("use nonce: %w", err)
 	}
 	return nil
+}
+
+// Job is a job in progress, as journaled by BeginJob.
+type Job struct {
+	ID     string
+	Record []byte // the caller's record, a copy
+}
+
+// BeginJob journals job id with the caller's record (typically its args
+// and start time) before the job starts. It fails with ErrJobRunning if a
+// job is already journaled: one job at a time.
+func (s *Spool) BeginJob(id string, record []byte) error {
+	if id == "" {
+		return fmt.Errorf("begin job: empty job id")
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		if k, _ := b.Cursor().First(); k != nil {
+			return fmt.Errorf("%w: job %s", ErrJobRunning, k)
+		}
+		return b.Put([]byte(id), record)
+	})
+	if err != nil {
+		return fmt.Errorf("begin job %s: %w", id, err)
+	}
+	return nil
+}
+
+// Jobs returns the jobs journaled and not ended. At an agent's start they
+// are jobs it was running when it stopped.
+func (s *Spool) Jobs() ([]Job, error) {
+	var out []Job
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			out = append(out, Job{ID: string(k), Record: bytes.Clone(v)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read jobs of %s: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// AppendEndJob appends a message, as Append does (never droppable), and
+// removes job id from the journal, in one transaction: a job's result is
+// spooled exactly when the job stops being in progress. An id not in the
+// journal is no error.
+func (s *Spool) AppendEndJob(id string, kind wire.Channel, build func(seq uint64) ([]byte, error)) (uint64, error) {
+	var seq uint64
+	err := s.update(func(tx *bolt.Tx) error {
+		var err error
+		if seq, err = s.appendTx(tx, kind, false, build); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketJobs).Delete([]byte(id))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("end job %s: %w", id, err)
+	}
+	return seq, nil
 }
 
 // Record layout: be64(unix nano) | kind length (1 byte) | kind | payload.
