@@ -12,6 +12,7 @@
 //
 //	POST /api/v1/enroll                  no bearer: the enrolment token is in the body (wire.EnrollRequest -> wire.EnrollResponse)
 //	POST /api/v1/enroll-tokens           technician     apitype.EnrollTokenRequest -> 201 apitype.EnrollToken
+//	GET  /api/v1/ca.crt                  no bearer: the PEM of the certificate join commands pin; 404 without TLS
 //	GET  /api/v1/devices                 every role     ?class=&state=&online=true -> []apitype.Device by asset tag
 //	GET  /api/v1/devices/{ref}           every role     ref: device id or asset tag (any case) -> apitype.DeviceDetail
 //	GET  /api/v1/devices/{ref}/history   every role     ?metric=M&since=RFC3339|24h|7d&limit=N -> apitype.History
@@ -93,6 +94,11 @@ type Config struct {
 	PublicURL string
 	// MQTTURL is handed to enrolled agents: tcp://host:1883. Required.
 	MQTTURL string
+	// CACert is the PEM of the certificate agents pin (the server's CA)
+	// when the server speaks TLS: join commands then carry its
+	// --ca-pin, enrolment answers carry it, and GET /api/v1/ca.crt serves
+	// it. Empty without TLS.
+	CACert []byte
 	// AgentConfig is handed to enrolled agents; zero fields take 60s and 1h.
 	AgentConfig wire.AgentConfig
 	// Registerer receives the HTTP metrics and Gatherer serves /metrics;
@@ -149,6 +155,11 @@ func (c Config) Validate() error {
 	if u, err := url.Parse(c.MQTTURL); err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("api config: MQTTURL %q must be a URL such as tcp://host:1883", c.MQTTURL)
 	}
+	if len(c.CACert) > 0 {
+		if _, err := caPin(c.CACert); err != nil {
+			return fmt.Errorf("api config: CACert: %v", err)
+		}
+	}
 	if c.AgentConfig.Interval < wire.Duration(time.Second) || c.AgentConfig.InventoryInterval < wire.Duration(time.Second) {
 		return errors.New("api config: AgentConfig intervals must be at least 1s")
 	}
@@ -191,6 +202,7 @@ func New(cfg Config) (*API, error) {
 	}
 	a.route("POST "+wire.EnrollPath, a.enroll)
 	a.route("POST /api/v1/enroll-tokens", a.auth(a.createEnrollToken, fleet.RoleTechnician))
+	a.route("GET /api/v1/ca.crt", a.caCert)
 	a.route("GET /api/v1/devices", a.auth(a.listDevices, fleet.Roles...))
 	a.route("GET /api/v1/devices/{ref}", a.auth(a.showDevice, fleet.Roles...))
 	a.route("GET /api/v1/devices/{ref}/history", a.auth(a.history, fleet.Roles...))

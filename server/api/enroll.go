@@ -2,7 +2,10 @@ package api
 
 import (
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -38,6 +41,7 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 		Password:    en.Password,
 		CommandKey:  base64.StdEncoding.EncodeToString(a.cfg.CommandKey.Public().(ed25519.PublicKey)),
 		Config:      a.cfg.AgentConfig,
+		CACert:      string(a.cfg.CACert),
 	})
 }
 
@@ -73,8 +77,40 @@ func (a *API) createEnrollToken(w http.ResponseWriter, r *http.Request, p fleet.
 	a.log.Info("enrolment token created", "id", t.ID, "class", t.Class, "uses", t.Uses, "by", p.Name)
 	writeJSON(w, http.StatusCreated, apitype.EnrollToken{
 		ID: t.ID, Token: secret, Class: t.Class, Uses: t.Uses, Used: t.Used, ExpiresAt: t.ExpiresAt,
-		Join: "valise-agent enroll --server " + a.cfg.PublicURL + " --token " + secret,
+		Join: a.join(secret),
 	})
+}
+
+// join is the command that enrols a device with the token secret, pinning
+// the server's CA when it speaks TLS.
+func (a *API) join(secret string) string {
+	cmd := "valise-agent enroll --server " + a.cfg.PublicURL + " --token " + secret
+	if pin, err := caPin(a.cfg.CACert); err == nil && len(a.cfg.CACert) > 0 {
+		cmd += " --ca-pin " + pin
+	}
+	return cmd
+}
+
+// caCert answers GET /api/v1/ca.crt with the PEM agents pin.
+func (a *API) caCert(w http.ResponseWriter, r *http.Request) {
+	if len(a.cfg.CACert) == 0 {
+		a.fail(w, r, fmt.Errorf("%w: this server does not speak TLS", errNoRoute))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Write(a.cfg.CACert)
+}
+
+// caPin returns the --ca-pin of a PEM certificate.
+func caPin(certPEM []byte) (string, error) {
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", errors.New("no CERTIFICATE PEM block")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return "", err
+	}
+	return wire.CAPin(block.Bytes), nil
 }
 
 // parseDuration reads a Go duration or a whole number of days ("7d").
