@@ -41,6 +41,18 @@ type Config struct {
 	// by default http:// and the HTTP listener's address (this host's name
 	// when it listens on every interface).
 	PublicURL string
+	// TLS forces HTTPS and MQTT over TLS on loopback listeners too. Without
+	// it, each listener (HTTP, embedded broker) speaks TLS exactly when its
+	// address is not on loopback (0.0.0.0, a LAN address, a host name).
+	// Unless given TLSCertFile, the server serves a certificate of its own
+	// CA (see setupTLS) and join commands carry the CA's pin.
+	TLS bool
+	// TLSCertFile and TLSKeyFile are a PEM certificate chain (leaf first)
+	// and its key, served instead of the server's own; they turn TLS on.
+	// Agents then pin the last certificate of the file: the root if the
+	// file ends with it, else its last intermediate, or the leaf itself
+	// when the file holds only the leaf (a new pin at each renewal).
+	TLSCertFile, TLSKeyFile string
 	// TopicPrefix is the MQTT topic prefix; wire.DefaultPrefix by default.
 	TopicPrefix string
 	// AgentInterval and AgentInventoryInterval are handed to agents at
@@ -109,6 +121,9 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("server config: PublicURL %q is not an http:// or https:// URL", c.PublicURL)
 		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("server config: TLSCertFile and TLSKeyFile go together")
 	}
 	if c.TopicPrefix == "" || len(c.TopicPrefix) > 128 {
 		return errors.New("server config: TopicPrefix must be 1 to 128 characters")

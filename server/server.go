@@ -5,13 +5,17 @@
 // On first start it creates the data directory (mode 0700) and in it the
 // admin API token (admin.token), the ed25519 command-signing key
 // (command.key) and the password of the server's own MQTT account
-// (mqtt.password), each mode 0600. Later starts reuse them.
+// (mqtt.password), each mode 0600. Later starts reuse them. When a
+// listener speaks TLS (see Config.TLS) it also makes its own CA (ca.crt,
+// ca.key) and a server certificate issued by it (server.crt, server.key),
+// renewed when its names change or its end nears.
 package server
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -157,6 +161,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	srvTLS, err := setupTLS(s.cfg)
+	if err != nil {
+		return err
+	}
 
 	fl, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: s.cfg.Now, Logger: s.log.With("component", "fleet")})
 	if err != nil {
@@ -192,7 +200,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	agentMQTT := s.cfg.MQTTURL
 	if s.cfg.MQTTURL == "" {
 		b, err := broker.New(broker.Config{
-			Addr: s.cfg.MQTTAddr, Topics: topics, Auth: fl, Sink: ing,
+			Addr: s.cfg.MQTTAddr, TLS: srvTLS.mqttConfig(), Topics: topics, Auth: fl, Sink: ing,
 			ServerUsername: ServerMQTTUsername, ServerPassword: mqttPassword,
 			Registerer: reg, Logger: s.log.With("component", "broker"), Now: s.cfg.Now,
 		})
@@ -233,14 +241,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	publicURL := s.cfg.PublicURL
 	if publicURL == "" {
-		publicURL = "http://" + reachable(ln.Addr().String())
+		publicURL = srvTLS.httpScheme() + "://" + reachable(ln.Addr().String())
 	}
 	if agentMQTT == "" {
-		agentMQTT = "tcp://" + agentHost(s.mqttAddr, publicURL)
+		agentMQTT = srvTLS.mqttScheme() + "://" + agentHost(s.mqttAddr, publicURL)
 	}
 	handler, err := api.New(api.Config{
 		Fleet: fl, Telemetry: st, Health: st, Publisher: pub, Topics: topics, CommandKey: key,
-		PublicURL: publicURL, MQTTURL: agentMQTT,
+		PublicURL: publicURL, MQTTURL: agentMQTT, CACert: srvTLS.caPEM(),
 		AgentConfig: wire.AgentConfig{Interval: wire.Duration(s.cfg.AgentInterval), InventoryInterval: wire.Duration(s.cfg.AgentInventoryInterval)},
 		Registerer:  reg, Gatherer: reg, Logger: s.log.With("component", "api"), Now: s.cfg.Now,
 	})
@@ -256,6 +264,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if c := srvTLS.httpConfig(); c != nil {
+		ln = tls.NewListener(ln, c)
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
