@@ -10,6 +10,7 @@
 package certificate
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -33,6 +34,13 @@ const (
 const (
 	ResultSucceeded = "succeeded"
 	ResultFailed    = "failed"
+)
+
+// Verification results.
+const (
+	VerificationPassed  = "passed"
+	VerificationFailed  = "failed"
+	VerificationNotDone = "not_done"
 )
 
 // Certificate records one wipe of one asset. It never names a borrower or
@@ -105,7 +113,7 @@ type Command struct {
 // Verification is how the result was checked.
 type Verification struct {
 	Method       string `json:"method"` // wire.VerifyFull, wire.VerifySample, "device-status", "none"
-	Result       string `json:"result"` // "passed", "failed", "not_done"
+	Result       string `json:"result"` // VerificationPassed, VerificationFailed, VerificationNotDone
 	BytesChecked int64  `json:"bytes_checked,omitempty"`
 	Samples      int    `json:"samples,omitempty"`
 	Seed         string `json:"seed,omitempty"` // of the sample positions, so an auditor can re-check
@@ -127,9 +135,15 @@ type External struct {
 	ImportedBy string `json:"imported_by"`
 }
 
-// File is a certificate file: the certificate's exact bytes, the device's
-// signature over them, and the server's countersignature over the
-// certificate bytes followed by the device signature.
+// File is a certificate file: the certificate, the device's signature over
+// its compact JSON bytes, and the server's countersignature over those bytes
+// followed by the device signature.
+//
+// The signatures cover the compact form of Certificate, so a file keeps
+// verifying whatever the layout of the JSON around it: written to disk
+// (Marshal indents it), or embedded in a message where an encoder compacts
+// it. Verify checks the bytes of a file on disk; a File decoded from a
+// message is checked with its Verify method.
 type File struct {
 	Certificate json.RawMessage `json:"certificate"`
 	DeviceKey   string          `json:"device_key"` // base64 ed25519 public key
@@ -143,7 +157,7 @@ func Sign(c Certificate, device ed25519.PrivateKey) (File, error) {
 	if c.Version == 0 {
 		c.Version = Version
 	}
-	body, err := json.Marshal(c)
+	body, err := canonicalBody(c)
 	if err != nil {
 		return File{}, fmt.Errorf("sign certificate %s: %w", c.ID, err)
 	}
@@ -154,11 +168,36 @@ func Sign(c Certificate, device ed25519.PrivateKey) (File, error) {
 	}, nil
 }
 
+// canonicalBody encodes c as it will read back: encoding/json replaces
+// invalid UTF-8 (a raw device answer cut in the middle of a rune) by an
+// escaped U+FFFD that decodes to a different encoding, so the bytes are
+// taken after one decode and encode round trip, which is a fixed point.
+func canonicalBody(c Certificate) ([]byte, error) {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var back Certificate
+	if err := json.Unmarshal(body, &back); err != nil {
+		return nil, err
+	}
+	return json.Marshal(back)
+}
+
+// signed returns the bytes the signatures cover: the compact certificate.
+func (f *File) signed() []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, f.Certificate); err != nil {
+		return f.Certificate // not JSON: no signature can match
+	}
+	return b.Bytes()
+}
+
 // Countersign adds the server's signature. It checks the device signature
 // first: a server never countersigns what the device did not sign.
 func (f *File) Countersign(server ed25519.PrivateKey) error {
 	if err := f.checkDevice(); err != nil {
-		return err
+		return fmt.Errorf("countersign: %w", err)
 	}
 	f.ServerKey = base64.StdEncoding.EncodeToString(server.Public().(ed25519.PublicKey))
 	f.ServerSig = base64.StdEncoding.EncodeToString(ed25519.Sign(server, f.countersigned()))
@@ -166,7 +205,7 @@ func (f *File) Countersign(server ed25519.PrivateKey) error {
 }
 
 func (f *File) countersigned() []byte {
-	return append(append([]byte{}, f.Certificate...), f.DeviceSig...)
+	return append(f.signed(), f.DeviceSig...)
 }
 
 // Marshal returns the canonical bytes of the file, as written to disk and
@@ -196,13 +235,18 @@ func (f File) Decode() (Certificate, error) {
 	return c, nil
 }
 
+// b64 decodes keys and signatures strictly: the unused low bits of the last
+// character must be zero, so that no other spelling of a key or signature
+// is accepted.
+var b64 = base64.StdEncoding.Strict()
+
 func (f *File) checkDevice() error {
-	key, err := base64.StdEncoding.DecodeString(f.DeviceKey)
+	key, err := b64.DecodeString(f.DeviceKey)
 	if err != nil || len(key) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: device key is not an ed25519 public key", ErrDeviceSignature)
 	}
-	sig, err := base64.StdEncoding.DecodeString(f.DeviceSig)
-	if err != nil || !ed25519.Verify(key, f.Certificate, sig) {
+	sig, err := b64.DecodeString(f.DeviceSig)
+	if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(key, f.signed(), sig) {
 		return fmt.Errorf("%w: the certificate was changed after the device signed it, or not signed by %s", ErrDeviceSignature, f.DeviceKey)
 	}
 	return nil
