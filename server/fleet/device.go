@@ -95,6 +95,23 @@ type Device struct {
 	Venue           string `json:"venue,omitempty"`
 	// Notes are the latest remarks (hardware changes, identity conflicts).
 	Notes []Note `json:"notes,omitempty"`
+
+	// StateChangedAt is when State last changed; StateReason says why.
+	StateChangedAt time.Time `json:"state_changed_at,omitzero"`
+	StateReason    string    `json:"state_reason,omitempty"`
+	// DeviceKey is the ed25519 public key (base64) the agent made at its
+	// latest enrolment; it signs the device's wipe certificates.
+	// DeviceKeys lists every key the device has had, newest last, so that
+	// certificates signed before a reinstall still verify.
+	DeviceKey  string   `json:"device_key,omitempty"`
+	DeviceKeys []string `json:"device_keys,omitempty"`
+	// LastReturnedAt is the end of the device's latest loan: a certificate
+	// older than that does not open the wipe gate.
+	LastReturnedAt time.Time `json:"last_returned_at,omitzero"`
+	// LastCertificate and LastCertHash are the id and file hash of the
+	// device's latest stored certificate, the head of its chain.
+	LastCertificate string `json:"last_certificate,omitempty"`
+	LastCertHash    string `json:"last_cert_hash,omitempty"`
 }
 
 func (d *Device) addNote(n Note) {

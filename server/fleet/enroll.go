@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,6 +110,14 @@ func (f *Fleet) Enroll(req wire.EnrollRequest) (Enrolment, error) {
 	if _, err := wire.DecodeBody(wire.ChanInventory, b); err != nil {
 		return Enrolment{}, fmt.Errorf("%w: inventory: %v", ErrInvalid, err)
 	}
+	if req.DeviceKey != "" {
+		if _, err := decodeKey(req.DeviceKey); err != nil {
+			return Enrolment{}, fmt.Errorf("%w: device_key is not a base64 ed25519 public key", ErrInvalid)
+		}
+	}
+	if len(req.ProvisionJob) > 64 {
+		return Enrolment{}, fmt.Errorf("%w: provision_job is longer than 64 characters", ErrInvalid)
+	}
 	fp := serverFingerprint(req.Fingerprint, &req.Inventory)
 	password, err := f.secret("")
 	if err != nil {
@@ -143,7 +152,41 @@ func (f *Fleet) Enroll(req wire.EnrollRequest) (Enrolment, error) {
 		} else if d, err = f.newDevice(tx, fp, now); err != nil {
 			return err
 		}
+		if tok.Device != "" && d.ID != tok.Device {
+			return fmt.Errorf("%w: this enrolment token is bound to another device than the one enrolling; use a token made for it", ErrForbidden)
+		}
+		if req.ProvisionJob != "" && req.ProvisionJob != tok.ProvisionJob {
+			return fmt.Errorf("%w: this enrolment token is not the one of provisioning job %s", ErrForbidden, req.ProvisionJob)
+		}
 		f.apply(&d, tok, fp, &req, match, now)
+		if req.DeviceKey != "" && req.DeviceKey != d.DeviceKey {
+			d.DeviceKey = req.DeviceKey
+			if !slices.Contains(d.DeviceKeys, req.DeviceKey) {
+				d.DeviceKeys = append(d.DeviceKeys, req.DeviceKey)
+				if len(d.DeviceKeys) > maxDeviceKeys {
+					d.DeviceKeys = append([]string(nil), d.DeviceKeys[len(d.DeviceKeys)-maxDeviceKeys:]...)
+				}
+			}
+		}
+		after := map[string]string{"asset_tag": d.AssetTag, "class": d.Class, "state": string(d.State), "token": tok.ID}
+		if len(match.Changes) > 0 {
+			after["hardware_changed"] = strings.Join(match.Changes, "; ")
+		}
+		reason := "first enrolment"
+		if out.Known {
+			reason = "re-enrolment"
+		}
+		if tok.CreatedBy != "" {
+			reason += " with a token of " + tok.CreatedBy
+		}
+		if err := f.audit(tx, AuditEvent{Actor: agentActor(d.ID), Action: ActionEnrol, Device: d.ID, After: mustJSON(after), Reason: reason}); err != nil {
+			return err
+		}
+		if tok.ProvisionJob != "" {
+			if err := f.finishProvision(tx, &d, tok.ProvisionJob); err != nil {
+				return err
+			}
+		}
 		if err := tx.PutDevice(d); err != nil {
 			return err
 		}
@@ -158,7 +201,7 @@ func (f *Fleet) Enroll(req wire.EnrollRequest) (Enrolment, error) {
 		return Enrolment{}, fmt.Errorf("%w: unknown enrolment token", ErrUnauthorized)
 	}
 	if err != nil {
-		if errors.Is(err, ErrTokenGone) {
+		if errors.Is(err, ErrTokenGone) || errors.Is(err, ErrForbidden) {
 			return Enrolment{}, err
 		}
 		return Enrolment{}, fmt.Errorf("enroll: %w", err)
@@ -210,6 +253,9 @@ func candidates(tx EnrollTx, fp wire.Fingerprint) ([]Candidate, error) {
 	}
 	return out, nil
 }
+
+// maxDeviceKeys bounds Device.DeviceKeys.
+const maxDeviceKeys = 16
 
 // maxTries bounds the loops that look for a free id or asset tag.
 const maxTries = 1000

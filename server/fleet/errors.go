@@ -17,4 +17,13 @@ var (
 	ErrTokenGone = errors.New("enrolment token no longer valid")
 	// ErrConflict means the fleet's state forbids the change now.
 	ErrConflict = errors.New("conflict")
+	// ErrNotWiped means the wipe gate does not hold: no valid certificate
+	// newer than the device's last return that matches its hardware. It
+	// comes wrapped together with ErrConflict.
+	ErrNotWiped = errors.New("wipe gate closed")
+	// ErrUnavailable means the fleet lacks what the request needs (no
+	// server key to countersign with).
+	ErrUnavailable = errors.New("unavailable")
+	// ErrAuditBroken means the audit log's chain does not verify.
+	ErrAuditBroken = errors.New("audit log altered")
 )

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -31,6 +32,16 @@ type Config struct {
 	Rand io.Reader
 	// Logger receives identity conflicts and hardware changes.
 	Logger *slog.Logger
+	// ServerKey is the server's ed25519 key: it countersigns wipe
+	// certificates and signs imported evidence. Without it wipe results
+	// are refused and the wipe gate stays closed.
+	ServerKey ed25519.PrivateKey
+	// WipeCommandTTL is how long a wipe or provision command waits for an
+	// offline device; 7 days by default.
+	WipeCommandTTL time.Duration
+	// WipeSilence is how long a running wipe may go without news from its
+	// agent before its job fails; 1 hour by default.
+	WipeSilence time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -46,6 +57,12 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.WipeCommandTTL == 0 {
+		c.WipeCommandTTL = 7 * 24 * time.Hour
+	}
+	if c.WipeSilence == 0 {
+		c.WipeSilence = time.Hour
+	}
 }
 
 // Validate reports the first bad field of c.
@@ -55,6 +72,12 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.AssetTagPrefix) != c.AssetTagPrefix || len(c.AssetTagPrefix) > 16 {
 		return fmt.Errorf("fleet config: AssetTagPrefix %q must be at most 16 characters without spaces", c.AssetTagPrefix)
+	}
+	if c.ServerKey != nil && len(c.ServerKey) != ed25519.PrivateKeySize {
+		return fmt.Errorf("fleet config: ServerKey must be an ed25519 private key")
+	}
+	if c.WipeCommandTTL < time.Minute || c.WipeSilence < time.Minute {
+		return fmt.Errorf("fleet config: WipeCommandTTL and WipeSilence must be at least 1m")
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import "time"
 type Store interface {
 	DeviceStore
 	TokenStore
+	ChangeStore
 }
 
 // DeviceStore reads devices and runs enrolments.
@@ -29,20 +30,14 @@ type DeviceStore interface {
 // EnrollTx is the view of the write transaction that Store.Enroll hands
 // to the fleet. It is valid only inside that call.
 type EnrollTx interface {
+	Tx
 	// IdentOwner returns the id of the device that owns an identifier key
 	// (see IdentKeys), or "" if none does.
 	IdentOwner(key string) (string, error)
 	// TagOwner returns the id of the device with this asset tag, or "".
 	TagOwner(tag string) (string, error)
-	// Device returns the device with this id.
-	Device(id string) (Device, error)
 	// NextAssetSeq returns the next number of the asset tag sequence.
 	NextAssetSeq() (uint64, error)
-	// PutDevice writes d and its indexes: its asset tag, and every key of
-	// IdentKeys(d.Fingerprint), which it takes over from any device that
-	// held it; keys of its previous fingerprint that it no longer has are
-	// released.
-	PutDevice(d Device) error
 	// PutCredential writes (replaces) an MQTT credential.
 	PutCredential(c Credential) error
 }
@@ -81,6 +76,11 @@ type EnrollToken struct {
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Device, when set, binds the token to one device: only a device whose
+	// fingerprint matches it may enrol with it (provisioning bundles).
+	Device string `json:"device,omitempty"`
+	// ProvisionJob is the provisioning job whose bundle carries the token.
+	ProvisionJob string `json:"provision_job,omitempty"`
 }
 
 // Credential is a device's MQTT account: username (the device id) and the
@@ -99,4 +99,66 @@ type APIToken struct {
 	Name      string    `json:"name"`
 	Role      Role      `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// ChangeStore runs the fleet's changes and reads what they wrote: wipe
+// and provisioning jobs, certificates and the audit log.
+type ChangeStore interface {
+	// Update runs fn inside one write transaction: whatever fn writes
+	// through tx commits together when fn returns nil, nothing otherwise.
+	Update(fn func(tx Tx) error) error
+	// WipeJob returns the wipe job with this id.
+	WipeJob(id string) (WipeJob, error)
+	// WipeJobs returns the wipe jobs, only the unfinished ones when
+	// active, in no particular order.
+	WipeJobs(active bool) ([]WipeJob, error)
+	// ProvisionJob returns the provisioning job with this id.
+	ProvisionJob(id string) (ProvisionJob, error)
+	// Certificate returns the record of a stored certificate and its file.
+	Certificate(id string) (CertRecord, []byte, error)
+	// Certificates returns the records of a device's certificates, oldest
+	// first.
+	Certificates(device string) ([]CertRecord, error)
+	// WalkAudit calls fn for every stored audit event in key order, with
+	// the sequence number of its key and a copy of its stored bytes.
+	WalkAudit(fn func(seq uint64, raw []byte) error) error
+	// AuditHead returns the sequence number and hash of the last audit
+	// event appended (0 and "" for an empty log).
+	AuditHead() (uint64, string, error)
+	// DeviceAudit returns the stored bytes of a device's audit events,
+	// oldest first.
+	DeviceAudit(device string) ([][]byte, error)
+}
+
+// Tx is the view of a write transaction the fleet changes things through.
+// It is valid only inside the call that hands it over.
+type Tx interface {
+	// Device returns the device with this id.
+	Device(id string) (Device, error)
+	// PutDevice writes d and its indexes: its asset tag, and every key of
+	// IdentKeys(d.Fingerprint), which it takes over from any device that
+	// held it; keys of its previous fingerprint that it no longer has are
+	// released.
+	PutDevice(d Device) error
+	// AuditHead returns the sequence number and hash of the last audit
+	// event (0 and "" for an empty log).
+	AuditHead() (uint64, string, error)
+	// PutAudit appends e, whose Seq is the head's plus one, indexes it
+	// under its device and makes it the head.
+	PutAudit(e AuditEvent) error
+	// WipeJob returns the wipe job with this id.
+	WipeJob(id string) (WipeJob, error)
+	// PutWipeJob writes (replaces) a wipe job.
+	PutWipeJob(j WipeJob) error
+	// ProvisionJob returns the provisioning job with this id.
+	ProvisionJob(id string) (ProvisionJob, error)
+	// PutProvisionJob writes (replaces) a provisioning job.
+	PutProvisionJob(j ProvisionJob) error
+	// Certificate returns the record of a stored certificate and its file.
+	Certificate(id string) (CertRecord, []byte, error)
+	// PutCertificate stores a new certificate record and its file, and
+	// indexes it under its device.
+	PutCertificate(rec CertRecord, file []byte) error
+	// PutEnrollToken writes (replaces) an enrolment token.
+	PutEnrollToken(t EnrollToken) error
 }

@@ -103,7 +103,7 @@ func (s *Store) Enroll(tokenHash string, fn func(tok *fleet.EnrollToken, tx flee
 		if err := json.Unmarshal(v, &tok); err != nil {
 			return fmt.Errorf("enrolment token %s: %w: %v", tokenHash, ErrCorrupt, err)
 		}
-		if err := fn(&tok, enrollTx{tx}); err != nil {
+		if err := fn(&tok, enrollTx{changeTx{tx}}); err != nil {
 			return err
 		}
 		if tok.Hash != tokenHash {
@@ -114,7 +114,7 @@ func (s *Store) Enroll(tokenHash string, fn func(tok *fleet.EnrollToken, tx flee
 }
 
 // enrollTx implements fleet.EnrollTx over a bbolt write transaction.
-type enrollTx struct{ tx *bolt.Tx }
+type enrollTx struct{ changeTx }
 
 func (e enrollTx) IdentOwner(key string) (string, error) {
 	return string(e.tx.Bucket(bucketDeviceIdent).Get([]byte(key))), nil
@@ -124,13 +124,9 @@ func (e enrollTx) TagOwner(tag string) (string, error) {
 	return string(e.tx.Bucket(bucketDeviceTag).Get([]byte(tag))), nil
 }
 
-func (e enrollTx) Device(id string) (fleet.Device, error) { return getDevice(e.tx, id) }
-
 func (e enrollTx) NextAssetSeq() (uint64, error) {
 	return e.tx.Bucket(bucketDevices).NextSequence()
 }
-
-func (e enrollTx) PutDevice(d fleet.Device) error { return putDevice(e.tx, d) }
 
 func (e enrollTx) PutCredential(c fleet.Credential) error {
 	if c.Username == "" || c.Hash == "" {

@@ -38,11 +38,22 @@ var (
 	bucketHistory      = []byte("history")       // device id 0x00 metric 0x00 be64(unix nano) -> float64
 	bucketDedupe       = []byte("dedupe")        // device id -> replay window of seqs
 	bucketSummary      = []byte("summary")       // device id -> telemetry summary (last seen, online, battery)
+
+	bucketAudit       = []byte("audit")        // be64(seq) -> fleet.AuditEvent JSON; meta "audit_head" -> be64(seq) hash
+	bucketAuditDevice = []byte("audit_device") // device id 0x00 be64(seq) -> nothing
+	bucketWipeJobs    = []byte("wipe_jobs")    // job id -> fleet.WipeJob JSON
+	bucketWipeActive  = []byte("wipe_active")  // job id -> nothing, while the job is unfinished
+	bucketProvisions  = []byte("provisions")   // job id -> fleet.ProvisionJob JSON
+	bucketCerts       = []byte("certs")        // certificate id -> fleet.CertRecord JSON
+	bucketCertFiles   = []byte("cert_files")   // certificate id -> countersigned file bytes
+	bucketCertDevice  = []byte("cert_device")  // device id 0x00 be64(n) -> certificate id; NextSequence numbers them
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketDevices, bucketDeviceIdent, bucketDeviceTag, bucketCredentials,
 	bucketEnrollTokens, bucketAPITokens, bucketLatest, bucketHistory, bucketDedupe, bucketSummary,
+	bucketAudit, bucketAuditDevice, bucketWipeJobs, bucketWipeActive, bucketProvisions,
+	bucketCerts, bucketCertFiles, bucketCertDevice,
 }
 
 // Store is the server's bbolt store.

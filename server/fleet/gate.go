@@ -1,0 +1,165 @@
+package fleet
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/valise-numerique/valise/internal/certificate"
+	"github.com/valise-numerique/valise/internal/wire"
+)
+
+// CertRecord describes a stored certificate; the file itself (countersigned,
+// canonical) is stored next to it.
+type CertRecord struct {
+	ID       string    `json:"id"`
+	Device   string    `json:"device"`
+	AssetTag string    `json:"asset_tag"`
+	Job      string    `json:"job,omitempty"`
+	Result   string    `json:"result"`
+	Methods  []string  `json:"methods"`
+	Category string    `json:"category"` // the weakest over the media
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	External bool      `json:"external,omitempty"`
+	Hash     string    `json:"hash"`
+	PrevHash string    `json:"prev_hash,omitempty"`
+	StoredAt time.Time `json:"stored_at"`
+}
+
+// gate checks the wipe gate for d inside tx: its latest certificate
+// verifies (device signature by one of the device's keys, or by the
+// server's for imported evidence; countersignature by this server's key),
+// succeeded, finished after the device's last return, and names the
+// device's current hardware.
+func (f *Fleet) gate(tx Tx, d Device) error {
+	closed := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %w: %s %s", ErrConflict, ErrNotWiped, d.AssetTag, fmt.Sprintf(format, args...))
+	}
+	if d.LastCertificate == "" {
+		return closed("has no wipe certificate")
+	}
+	if f.cfg.ServerKey == nil {
+		return fmt.Errorf("%w: the server has no key to check certificates with", ErrUnavailable)
+	}
+	rec, file, err := tx.Certificate(d.LastCertificate)
+	if err != nil {
+		return fmt.Errorf("wipe gate of %s: %w", d.AssetTag, err)
+	}
+	c, err := f.verifyStored(d, rec, file)
+	if err != nil {
+		return closed("has a certificate %s that does not verify: %v", rec.ID, err)
+	}
+	if c.Result != certificate.ResultSucceeded {
+		return closed("has a latest certificate %s whose result is %s", c.ID, c.Result)
+	}
+	if !d.LastReturnedAt.IsZero() && !c.Finished.After(d.LastReturnedAt) {
+		return closed("has not been wiped since its return on %s (latest certificate %s of %s)",
+			d.LastReturnedAt.Format("2 Jan 2006 15:04 MST"), c.ID, c.Finished.Format("2 Jan 2006 15:04 MST"))
+	}
+	if why := identityMismatch(c, d); why != "" {
+		return closed("does not match its latest certificate %s: %s", c.ID, why)
+	}
+	return nil
+}
+
+// verifyStored verifies a stored certificate file of d: countersigned by
+// this server, device-signed by a key d has had (by the server's key for
+// imported evidence), about d.
+func (f *Fleet) verifyStored(d Device, rec CertRecord, file []byte) (certificate.Certificate, error) {
+	pub := f.cfg.ServerKey.Public().(ed25519.PublicKey)
+	var probe certificate.File
+	c, probe, err := certificate.Verify(file, certificate.VerifyOptions{ServerKey: pub})
+	if err != nil {
+		return c, err
+	}
+	var devKey ed25519.PublicKey
+	if rec.External {
+		devKey = pub
+	} else {
+		if !slices.Contains(d.DeviceKeys, probe.DeviceKey) && probe.DeviceKey != d.DeviceKey {
+			return c, fmt.Errorf("%w: signed by %s, which is not a key of %s", certificate.ErrDeviceKey, probe.DeviceKey, d.AssetTag)
+		}
+		devKey, _ = decodeKey(probe.DeviceKey)
+	}
+	if c, _, err = certificate.Verify(file, certificate.VerifyOptions{ServerKey: pub, DeviceKey: devKey}); err != nil {
+		return c, err
+	}
+	if c.Asset.DeviceID != d.ID {
+		return c, fmt.Errorf("%w: the certificate is about device %q, not %s", certificate.ErrContent, c.Asset.DeviceID, d.ID)
+	}
+	return c, nil
+}
+
+func decodeKey(s string) (ed25519.PublicKey, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: device key is not a base64 ed25519 public key", ErrInvalid)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// identityMismatch says how a certificate's asset and media disagree with
+// d's current fingerprint, or returns "". Identifiers unknown on one side
+// are not compared, but at least one must match when the device has any:
+// serial, UUID, IMEI, or a wiped disk's serial. Every wiped medium that
+// has a serial must be one of the device's disks.
+func identityMismatch(c certificate.Certificate, d Device) string {
+	fp := d.Fingerprint
+	matched := false
+	if s := wire.NormalizeSerial(c.Asset.Serial); s != "" && fp.SystemSerial != "" {
+		if s != fp.SystemSerial && !slices.Contains(fp.IMEIs, wire.NormalizeIMEI(c.Asset.Serial)) {
+			return fmt.Sprintf("serial %s, the device's is %s", s, fp.SystemSerial)
+		}
+		matched = true
+	}
+	if u := wire.NormalizeUUID(c.Asset.UUID); u != "" && fp.UUID != "" {
+		if u != fp.UUID {
+			return fmt.Sprintf("UUID %s, the device's is %s", u, fp.UUID)
+		}
+		matched = true
+	}
+	if i := wire.NormalizeIMEI(c.Asset.IMEI); i != "" && len(fp.IMEIs) > 0 {
+		if !slices.Contains(fp.IMEIs, i) {
+			return fmt.Sprintf("IMEI %s, the device's are %s", i, strings.Join(fp.IMEIs, ", "))
+		}
+		matched = true
+	}
+	for _, m := range c.Media {
+		s := wire.NormalizeSerial(m.Serial)
+		if s == "" {
+			continue
+		}
+		if !slices.Contains(fp.DiskSerials, s) {
+			return fmt.Sprintf("wiped disk %s (serial %s) is not one of the device's disks (%s)", m.Name, s, strings.Join(fp.DiskSerials, ", "))
+		}
+		matched = true
+	}
+	hasIdent := fp.SystemSerial != "" || fp.UUID != "" || len(fp.IMEIs) > 0 || len(fp.DiskSerials) > 0
+	if hasIdent && !matched {
+		return "no serial, UUID, IMEI or disk serial of the certificate matches the device"
+	}
+	return ""
+}
+
+// recordOf summarises a certificate for its record.
+func recordOf(c certificate.Certificate, d Device, hash string, now time.Time) CertRecord {
+	rec := CertRecord{
+		ID: c.ID, Device: d.ID, AssetTag: d.AssetTag, Job: c.JobID, Result: c.Result,
+		Started: c.Started, Finished: c.Finished, External: c.External != nil,
+		Hash: hash, PrevHash: c.PrevHash, StoredAt: now,
+	}
+	rank := map[string]int{certificate.CategoryNone: 0, certificate.CategoryClear: 1, certificate.CategoryPurge: 2}
+	for i, m := range c.Media {
+		if !slices.Contains(rec.Methods, m.Method) {
+			rec.Methods = append(rec.Methods, m.Method)
+		}
+		if i == 0 || rank[m.Category] < rank[rec.Category] {
+			rec.Category = m.Category
+		}
+	}
+	return rec
+}
