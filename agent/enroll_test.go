@@ -26,6 +26,7 @@ type enrolServer struct {
 	devices map[string]string // uuid -> device id
 	reqs    []wire.EnrollRequest
 	key     ed25519.PublicKey
+	caPEM   string // sent as CACert
 }
 
 func (s *enrolServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +73,7 @@ func (s *enrolServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Username: id, Password: "pw-" + id,
 		CommandKey: base64.StdEncoding.EncodeToString(s.key),
 		Config:     wire.AgentConfig{Interval: wire.Duration(time.Minute), InventoryInterval: wire.Duration(time.Hour)},
+		CACert:     s.caPEM,
 	})
 }
 
@@ -197,4 +199,61 @@ func TestEnrollOptionsValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestEnrollDeviceKey(t *testing.T) {
+	es := &enrolServer{devices: map[string]string{}, key: newCommandKey(t).Public().(ed25519.PublicKey)}
+	srv := httptest.NewServer(es)
+	t.Cleanup(srv.Close)
+	enrol := func(dir string) (ed25519.PrivateKey, string) {
+		t.Helper()
+		if _, err := Enroll(t.Context(), EnrollOptions{Server: srv.URL, Token: "good", StateDir: dir, Source: &testSource{}}); err != nil {
+			t.Fatal(err)
+		}
+		key, err := LoadDeviceKey(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es.mu.Lock()
+		defer es.mu.Unlock()
+		return key, es.reqs[len(es.reqs)-1].DeviceKey
+	}
+	pub := func(k ed25519.PrivateKey) string { return base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)) }
+
+	dir := t.TempDir()
+	first, sent := enrol(dir)
+	if sent != pub(first) {
+		t.Errorf("request carried device key %q, want the key kept in the state dir %q", sent, pub(first))
+	}
+	fi, err := os.Stat(filepath.Join(dir, DeviceKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("device.key mode %v, want 0600", fi.Mode().Perm())
+	}
+	again, sent := enrol(dir)
+	if !first.Equal(again) || sent != pub(first) {
+		t.Errorf("enrolling again into the same state dir changed the device key")
+	}
+	fresh, sent := enrol(t.TempDir())
+	if first.Equal(fresh) || sent != pub(fresh) {
+		t.Errorf("a fresh state dir kept the old key or sent another one")
+	}
+
+	t.Run("a damaged key is an error, not a silent new key", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, DeviceKeyFile), []byte("bm90IGEga2V5\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Enroll(t.Context(), EnrollOptions{Server: srv.URL, Token: "good", StateDir: dir, Source: &testSource{}})
+		if !errors.Is(err, ErrBadState) {
+			t.Errorf("Enroll with a damaged device.key = %v, want ErrBadState", err)
+		}
+	})
+	t.Run("no key", func(t *testing.T) {
+		if _, err := LoadDeviceKey(t.TempDir()); !errors.Is(err, ErrNoDeviceKey) {
+			t.Errorf("LoadDeviceKey of an empty dir = %v, want ErrNoDeviceKey", err)
+		}
+	})
 }

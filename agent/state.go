@@ -32,7 +32,10 @@ type State struct {
 	Password    string           `json:"password"`
 	CommandKey  string           `json:"command_key"` // server's ed25519 public key, base64
 	Config      wire.AgentConfig `json:"config"`
-	EnrolledAt  time.Time        `json:"enrolled_at"`
+	// CAPin is the join command's --ca-pin the device enrolled with; the
+	// pinned CA itself is kept in CAFile.
+	CAPin      string    `json:"ca_pin,omitempty"`
+	EnrolledAt time.Time `json:"enrolled_at"`
 }
 
 // Validate reports the first missing or malformed field of s.
