@@ -99,3 +99,20 @@ type Event struct {
 	Reason string          `json:"reason,omitempty"`
 	Hash   string          `json:"hash"` // sha256 over the previous event's hash and this event
 }
+
+// ServerKey is the answer of GET /api/v1/server-key: the public key that
+// countersigns certificates and signs commands, as base64 of the raw
+// ed25519 key and as a PKIX "PUBLIC KEY" PEM block.
+type ServerKey struct {
+	Key string `json:"key"`
+	PEM string `json:"pem"`
+}
+
+// AuditVerify is the answer of GET /api/v1/audit/verify. OK is false when
+// the chain is broken; Error then names the first altered or removed event.
+type AuditVerify struct {
+	OK     bool   `json:"ok"`
+	Events uint64 `json:"events"`
+	Head   string `json:"head,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
