@@ -32,6 +32,9 @@ type env struct {
 	now            func() time.Time
 	loc            *time.Location // times are shown in this zone
 	color          bool           // stdout is a terminal that takes colour
+	tty            bool           // stdout is a terminal: progress is redrawn in place
+	stdinTTY       bool           // stdin is a terminal: a person can confirm
+	pollEvery      time.Duration  // how often --wait asks the server about jobs
 
 	args       []string // the command line, for shell completion
 	globalJSON bool     // --json given before the command
@@ -49,7 +52,11 @@ func (e *env) run(ctx context.Context, args []string) int {
 	var (
 		ue     *usageError
 		helped errHelpShown
+		told   *toldError
 	)
+	if errors.As(err, &told) {
+		return 1
+	}
 	if errors.As(err, &helped) {
 		if helped.err != nil {
 			fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(helped.err.Error()))
@@ -78,7 +85,7 @@ func oneLine(s string) string {
 func (e *env) newApp() *cli.App {
 	app := &cli.App{
 		Name:                 "valise",
-		Usage:                "manage the Valise fleet: devices, enrolment tokens",
+		Usage:                "manage the Valise fleet: devices, wipes, certificates, provisioning",
 		Version:              version,
 		Reader:               e.stdin,
 		Writer:               e.stdout,
@@ -110,6 +117,9 @@ func (e *env) newApp() *cli.App {
 		Commands: []*cli.Command{
 			e.enrollTokenCommand(),
 			e.devicesCommand(),
+			e.wipeCommand(),
+			e.certificateCommand(),
+			e.provisionCommand(),
 			e.completionCommand(),
 		},
 	}
@@ -232,6 +242,34 @@ func explain(c *cli.Context, err error) error {
 // flags written after them ("devices show VAL-0001 --json"), which the flag
 // package would otherwise take for arguments.
 func args(c *cli.Context, names ...string) ([]string, error) {
+	pos, err := positional(c)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(pos) < len(names):
+		return nil, usagef(c, "missing argument %s", names[len(pos)])
+	case len(pos) > len(names):
+		return nil, usagef(c, "unexpected argument %q", pos[len(names)])
+	}
+	return pos, nil
+}
+
+// someArgs is args for a command that takes one or more name arguments.
+func someArgs(c *cli.Context, name string) ([]string, error) {
+	pos, err := positional(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) == 0 {
+		return nil, usagef(c, "missing argument %s", name)
+	}
+	return pos, nil
+}
+
+// positional returns the positional arguments of c, setting the flags
+// written among them.
+func positional(c *cli.Context) ([]string, error) {
 	var pos []string
 	in := c.Args().Slice()
 	for i := 0; i < len(in); i++ {
@@ -266,12 +304,6 @@ func args(c *cli.Context, names ...string) ([]string, error) {
 		if err := c.Set(name, value); err != nil {
 			return nil, usagef(c, "invalid value %q for flag %s: %v", value, a, err)
 		}
-	}
-	switch {
-	case len(pos) < len(names):
-		return nil, usagef(c, "missing argument %s", names[len(pos)])
-	case len(pos) > len(names):
-		return nil, usagef(c, "unexpected argument %q", pos[len(names)])
 	}
 	return pos, nil
 }

@@ -263,7 +263,7 @@ func TestCompletion(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"commands", []string{}, "enroll-token\ndevices\ncompletion\n"},
+		{"commands", []string{}, "enroll-token\ndevices\nwipe\ncertificate\nprovision\ncompletion\n"},
 		{"subcommands", []string{"devices"}, "list\nshow\nhistory\ncollect\n"},
 		{"global flags", []string{"--se"}, "--server\n"},
 		{"command flags", []string{"devices", "list", "--"}, "--class\n--state\n--online\n--json\n--help\n"},

@@ -42,12 +42,15 @@ func (e *env) devicesCommand() *cli.Command {
 			},
 			{
 				Name:      "history",
-				Usage:     "show the samples of one figure of a device",
+				Usage:     "show the lifecycle of a device (intake, wipes, provisioning…), or the samples of one figure with --metric",
 				ArgsUsage: refArg,
+				Description: "Without --metric: every lifecycle event of the device from the audit log, with\n" +
+					"its actor (enrolment, state changes, wipes, certificates, provisioning).\n" +
+					"With --metric: the samples of one figure over --since.",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "metric", Usage: "figure: " + strings.Join(apitype.Metrics, ", ")},
-					&cli.StringFlag{Name: "since", Value: "7d", Usage: "how far back (30m, 24h, 7d)"},
-					&cli.IntFlag{Name: "limit", Usage: "at most this many samples (0: the server's default)"},
+					&cli.StringFlag{Name: "metric", Usage: "show the samples of this figure instead: " + strings.Join(apitype.Metrics, ", ")},
+					&cli.StringFlag{Name: "since", Value: "7d", Usage: "how far back (30m, 24h, 7d); for the lifecycle, all of it unless given"},
+					&cli.IntFlag{Name: "limit", Usage: "at most this many samples, or the latest events (0: the server's default, all events)"},
 					jsonFlag(),
 				},
 				Action: e.devicesHistory,
@@ -158,7 +161,7 @@ func (e *env) devicesHistory(c *cli.Context) error {
 	metric := strings.TrimSpace(c.String("metric"))
 	switch {
 	case metric == "":
-		return usagef(c, "--metric is required: %s", strings.Join(apitype.Metrics, ", "))
+		return e.devicesLifecycle(c, pos[0])
 	case !slices.Contains(apitype.Metrics, metric):
 		return usagef(c, "--metric %q is not a figure the server keeps: use %s", metric, strings.Join(apitype.Metrics, ", "))
 	}

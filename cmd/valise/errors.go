@@ -24,3 +24,9 @@ func (e errHelpShown) Error() string { return "help shown" }
 func usagef(c *cli.Context, format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...), help: c.Command.HelpName}
 }
+
+// toldError is a failure already explained on stderr (one line per failed
+// device): run exits 1 without printing it again.
+type toldError struct{ msg string }
+
+func (e *toldError) Error() string { return e.msg }

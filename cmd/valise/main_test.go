@@ -32,15 +32,25 @@ type result struct {
 // gives them), a fixed clock and UTC times.
 func runCLI(t *testing.T, server, token string, args ...string) result {
 	t.Helper()
+	return runTyped(t, server, token, nil, args...)
+}
+
+// runTyped is runCLI with a person at a terminal typing the lines of typed
+// (nil: stdin is not a terminal and gives nothing). Jobs are polled every
+// millisecond.
+func runTyped(t *testing.T, server, token string, typed []string, args ...string) result {
+	t.Helper()
 	t.Setenv(envServer, server)
 	t.Setenv(envToken, token)
 	var stdout, stderr bytes.Buffer
 	e := &env{
-		stdin:  strings.NewReader(""),
-		stdout: &stdout,
-		stderr: &stderr,
-		now:    func() time.Time { return testNow },
-		loc:    time.UTC,
+		stdin:     strings.NewReader(strings.Join(typed, "")),
+		stdinTTY:  typed != nil,
+		stdout:    &stdout,
+		stderr:    &stderr,
+		now:       func() time.Time { return testNow },
+		loc:       time.UTC,
+		pollEvery: time.Millisecond,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -105,9 +115,18 @@ func TestUsageErrors(t *testing.T) {
 		{"token with no use", []string{"enroll-token", "create", "--class", "laptop", "--uses", "0"}, "valise: --uses 0: a token must allow at least 1 enrolment", "valise enroll-token create"},
 		{"token with a bad expiry", []string{"enroll-token", "create", "--class", "laptop", "--expires", "soon"}, `valise: --expires "soon": give a positive duration such as 30m, 24h or 7d`, "valise enroll-token create"},
 		{"uses not a number", []string{"enroll-token", "create", "--uses", "many"}, `valise: invalid value "many" for flag -uses: parse error`, "valise enroll-token create"},
-		{"history without metric", []string{"devices", "history", "VAL-0001"}, "valise: --metric is required: battery_health, battery_charge, disk_wear, storage_free, wifi_signal, cell_signal, cell_rsrp, data_used", "valise devices history"},
 		{"history of an unknown metric", []string{"devices", "history", "VAL-0001", "--metric", "mood"}, `valise: --metric "mood" is not a figure the server keeps: use battery_health, battery_charge, disk_wear, storage_free, wifi_signal, cell_signal, cell_rsrp, data_used`, "valise devices history"},
 		{"history with a bad window", []string{"devices", "history", "--since", "-2d", "--metric", "battery_health", "VAL-0001"}, `valise: --since "-2d": give a positive duration such as 30m, 24h or 7d`, "valise devices history"},
+		{"wipe without device", []string{"wipe", "--yes"}, "valise: missing argument ID|TAG", "valise wipe"},
+		{"wipe with an unknown method", []string{"wipe", "VAL-0001", "--method", "shred"}, `valise: --method "shred" is not a wipe method: use auto, overwrite, luks, discard, nvme-sanitize, nvme-sanitize-block, nvme-format, ata-erase, ata-sanitize`, "valise wipe"},
+		{"wipe with a bad verification", []string{"wipe", "VAL-0001", "--verify", "none"}, `valise: --verify "none": use full or sample`, "valise wipe"},
+		{"wipe with a bad destination", []string{"wipe", "--destination", "landfill", "VAL-0001"}, `valise: --destination "landfill": use reuse, donation, recycling`, "valise wipe"},
+		{"wipe status takes no argument", []string{"wipe", "status", "VAL-0001"}, `valise: unexpected argument "VAL-0001"`, "valise wipe status"},
+		{"provision without profile", []string{"provision", "VAL-0001"}, "valise: --profile is required: laptop-linux, laptop-windows, tablet-android, hotspot-hilink, hotspot-openwrt…", "valise provision"},
+		{"verify without file", []string{"certificate", "verify"}, "valise: missing argument FILE", "valise certificate verify"},
+		{"verify with two keys", []string{"certificate", "verify", "c.json", "--server-key", "k", "--server", "http://x"}, "valise: give --server-key or --server, not both", "valise certificate verify"},
+		{"import without log", []string{"certificate", "import", "VAL-0001"}, "valise: missing argument LOG", "valise certificate import"},
+		{"lifecycle with a bad window", []string{"devices", "history", "VAL-0001", "--since", "yesterday"}, `valise: --since "yesterday": give a positive duration such as 30m, 24h or 7d`, "valise devices history"},
 		{"completion of an unknown shell", []string{"completion", "tcsh"}, `valise: no completion for shell "tcsh": use bash, zsh or fish`, "valise completion"},
 		{"completion without shell", []string{"completion"}, "valise: missing argument shell (bash, zsh or fish)", "valise completion"},
 	}
@@ -126,7 +145,8 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpExitsZero(t *testing.T) {
-	for _, args := range [][]string{nil, {"--help"}, {"devices"}, {"devices", "show", "--help"}, {"devices", "show", "VAL-0001", "--help"}, {"--version"}} {
+	for _, args := range [][]string{nil, {"--help"}, {"devices"}, {"devices", "show", "--help"}, {"devices", "show", "VAL-0001", "--help"}, {"--version"},
+		{"wipe", "--help"}, {"wipe", "status", "--help"}, {"certificate"}, {"certificate", "verify", "--help"}, {"provision", "--help"}} {
 		r := runCLI(t, closedURL(t), "", args...)
 		if r.code != 0 || r.stderr != "" || r.stdout == "" {
 			t.Errorf("valise %s: exit %d, stderr %q, stdout %d bytes; want 0, nothing, some help",
