@@ -17,6 +17,19 @@
 //	GET  /api/v1/devices/{ref}           every role     ref: device id or asset tag (any case) -> apitype.DeviceDetail
 //	GET  /api/v1/devices/{ref}/history   every role     ?metric=M&since=RFC3339|24h|7d&limit=N -> apitype.History
 //	POST /api/v1/devices/{ref}/collect   logistics, technician -> 202, a signed collect_now command queued at QoS 1
+//	POST /api/v1/wipes                   technician     apitype.WipeRequest -> 201 []apitype.WipeJob; devices go to wiping, signed wipe commands sent
+//	GET  /api/v1/wipes                   logistics, technician  ?active=true -> []apitype.WipeJob, newest first
+//	GET  /api/v1/wipes/{id}              logistics, technician  -> apitype.WipeJob
+//	GET  /api/v1/devices/{ref}/certificates  every role -> []apitype.CertificateInfo, newest first
+//	POST /api/v1/devices/{ref}/certificates/import  technician  raw nwipe log (text/plain, <= 4 MiB) -> 201 apitype.CertificateInfo
+//	GET  /api/v1/certificates/{id}       every role     -> the countersigned certificate file (canonical JSON bytes)
+//	GET  /api/v1/certificates/{id}/pdf   every role     -> application/pdf
+//	GET  /api/v1/server-key              no bearer: apitype.ServerKey, the key certificates verify with
+//	POST /api/v1/provisions              technician     apitype.ProvisionRequest -> 201 apitype.ProvisionJob
+//	GET  /api/v1/provisions/{id}         logistics, technician  -> apitype.ProvisionJob
+//	GET  /api/v1/devices/{ref}/events    every role     -> []apitype.Event, the device's lifecycle from the audit log
+//	GET  /api/v1/audit                   logistics, technician  ?device=D&limit=N -> []apitype.Event
+//	GET  /api/v1/audit/verify            logistics, technician  -> apitype.AuditVerify
 //	GET  /healthz                        no bearer: "ok" while the store answers
 //	GET  /metrics                        no bearer: Prometheus text format
 //
@@ -83,8 +96,15 @@ type Config struct {
 	Telemetry Telemetry
 	// Health is pinged by /healthz. Required.
 	Health Pinger
-	// Publisher sends commands; nil makes /collect answer 503.
+	// Publisher sends commands; nil makes /collect, /wipes and /provisions
+	// answer 503.
 	Publisher Publisher
+	// Provisioner renders provisioning bundles; nil makes /provisions
+	// answer 501.
+	Provisioner Provisioner
+	// RenderPDF writes a certificate file as PDF; nil makes
+	// /certificates/{id}/pdf answer 501.
+	RenderPDF func(w io.Writer, file []byte) error
 	// Topics builds device topics.
 	Topics wire.Topics
 	// CommandKey signs commands. Required.
@@ -207,6 +227,19 @@ func New(cfg Config) (*API, error) {
 	a.route("GET /api/v1/devices/{ref}", a.auth(a.showDevice, fleet.Roles...))
 	a.route("GET /api/v1/devices/{ref}/history", a.auth(a.history, fleet.Roles...))
 	a.route("POST /api/v1/devices/{ref}/collect", a.auth(a.collect, fleet.RoleLogistics, fleet.RoleTechnician))
+	a.route("POST /api/v1/wipes", a.auth(a.createWipes, fleet.RoleTechnician))
+	a.route("GET /api/v1/wipes", a.auth(a.listWipes, fleet.RoleLogistics, fleet.RoleTechnician))
+	a.route("GET /api/v1/wipes/{id}", a.auth(a.showWipe, fleet.RoleLogistics, fleet.RoleTechnician))
+	a.route("GET /api/v1/devices/{ref}/certificates", a.auth(a.listCertificates, fleet.Roles...))
+	a.route("POST /api/v1/devices/{ref}/certificates/import", a.auth(a.importCertificate, fleet.RoleTechnician))
+	a.route("GET /api/v1/certificates/{id}", a.auth(a.showCertificate, fleet.Roles...))
+	a.route("GET /api/v1/certificates/{id}/pdf", a.auth(a.certificatePDF, fleet.Roles...))
+	a.route("GET /api/v1/server-key", a.serverKey)
+	a.route("POST /api/v1/provisions", a.auth(a.createProvision, fleet.RoleTechnician))
+	a.route("GET /api/v1/provisions/{id}", a.auth(a.showProvision, fleet.RoleLogistics, fleet.RoleTechnician))
+	a.route("GET /api/v1/devices/{ref}/events", a.auth(a.deviceEvents, fleet.Roles...))
+	a.route("GET /api/v1/audit", a.auth(a.audit, fleet.RoleLogistics, fleet.RoleTechnician))
+	a.route("GET /api/v1/audit/verify", a.auth(a.verifyAudit, fleet.RoleLogistics, fleet.RoleTechnician))
 	a.route("GET /healthz", a.healthz)
 	a.route("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	a.route("/", func(w http.ResponseWriter, r *http.Request) {

@@ -43,6 +43,8 @@ var kinds = []struct {
 	{fleet.ErrTokenGone, http.StatusGone, apitype.CodeGone},
 	{errTooLarge, http.StatusRequestEntityTooLarge, apitype.CodeTooLarge},
 	{errUnavailable, http.StatusServiceUnavailable, apitype.CodeUnavailable},
+	{fleet.ErrUnavailable, http.StatusServiceUnavailable, apitype.CodeUnavailable},
+	{errNotImplemented, http.StatusNotImplemented, apitype.CodeUnavailable},
 	{store.ErrLocked, http.StatusServiceUnavailable, apitype.CodeUnavailable},
 }
 

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -162,4 +163,70 @@ func recordOf(c certificate.Certificate, d Device, hash string, now time.Time) C
 		}
 	}
 	return rec
+}
+
+// importExternal stores evidence of a wipe done with another tool: build
+// makes the certificate from d (marked External, about d's asset), the
+// server's key signs it as the device's would (no device key was involved)
+// and countersigns it; it is chained and stored like any other, and the
+// device goes to wiped when it was waiting for a wipe.
+func (f *Fleet) importExternal(by Principal, ref string, build func(d Device) (certificate.Certificate, error)) (CertRecord, error) {
+	if !by.Allowed(RoleTechnician) {
+		return CertRecord{}, fmt.Errorf("%w: only a technician or an admin may import wipe evidence", ErrForbidden)
+	}
+	if f.cfg.ServerKey == nil {
+		return CertRecord{}, fmt.Errorf("%w: no server key to sign imported evidence", ErrUnavailable)
+	}
+	var rec CertRecord
+	_, err := f.change(ref, func(tx Tx, d *Device) error {
+		c, err := build(*d)
+		if err != nil {
+			return err
+		}
+		if c.External == nil {
+			return fmt.Errorf("%w: imported evidence must be marked external", ErrInvalid)
+		}
+		c.Asset.DeviceID, c.PrevHash = d.ID, d.LastCertHash
+		if c.ID == "" {
+			id, err := f.newID("cert-x")
+			if err != nil {
+				return err
+			}
+			c.ID = id
+		}
+		cf, err := certificate.Sign(c, f.cfg.ServerKey)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		data, err := cf.Marshal()
+		if err != nil {
+			return err
+		}
+		if c, cf, err = certificate.Verify(data, certificate.VerifyOptions{Unsigned: true}); err != nil {
+			return fmt.Errorf("%w: the imported evidence makes no valid certificate: %v", ErrInvalid, err)
+		}
+		if rec, err = f.storeCertificate(tx, d, c, cf, "", by.Name); err != nil {
+			if errors.Is(err, errRefused) {
+				return fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), errRefused.Error()+": "))
+			}
+			return err
+		}
+		if CanTransition(d.State, StateWiping) && d.State != StateOnLoan {
+			if err := f.transition(tx, d, StateWiping, by.Name, "external evidence "+rec.ID); err != nil {
+				return err
+			}
+		}
+		if d.State == StateWiping {
+			return f.transition(tx, d, StateWiped, by.Name, "external evidence "+rec.ID+" imported")
+		}
+		return nil
+	})
+	return rec, err
+}
+
+// ImportNwipe imports the log of an nwipe (ShredOS) run as external
+// evidence for a device: it is accepted only if a wiped drive's serial is
+// one of the device's disks.
+func (f *Fleet) ImportNwipe(by Principal, ref string, raw []byte) (CertRecord, error) {
+	return CertRecord{}, fmt.Errorf("%w: this server cannot read nwipe logs yet", ErrUnavailable)
 }

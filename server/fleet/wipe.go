@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -492,6 +493,10 @@ var errRefused = errors.New("certificate refused")
 
 // maintenanceJob makes the job record of a wipe the server did not ask for.
 func (f *Fleet) maintenanceJob(tx Tx, d Device, file []byte) (WipeJob, error) {
+	file, err := canonicalFile(file)
+	if err != nil {
+		return WipeJob{}, err
+	}
 	c, _, err := certificate.Verify(file, certificate.VerifyOptions{Unsigned: true})
 	if err != nil {
 		return WipeJob{}, fmt.Errorf("%w: %w", errRefused, err)
@@ -513,6 +518,24 @@ func (f *Fleet) maintenanceJob(tx Tx, d Device, file []byte) (WipeJob, error) {
 	return j, nil
 }
 
+// canonicalFile re-encodes a certificate file in its canonical form. A
+// file embedded in an MQTT event arrives compacted (JSON encoders compact
+// embedded raw values); the signatures cover the certificate's own bytes,
+// which compacting leaves as they are.
+func canonicalFile(raw []byte) ([]byte, error) {
+	var cf certificate.File
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cf); err != nil {
+		return nil, fmt.Errorf("%w: %w: %v", errRefused, certificate.ErrFormat, err)
+	}
+	out, err := cf.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w: %v", errRefused, certificate.ErrFormat, err)
+	}
+	return out, nil
+}
+
 // acceptCertificate verifies a device-signed certificate of d, countersigns
 // it, chains and stores it, and makes it d's latest. Errors wrapping
 // errRefused say why the certificate is not acceptable.
@@ -526,6 +549,9 @@ func (f *Fleet) acceptCertificate(tx Tx, d *Device, file []byte, job, actor stri
 	key, err := decodeKey(d.DeviceKey)
 	if err != nil {
 		return CertRecord{}, fmt.Errorf("%w: %w", errRefused, err)
+	}
+	if file, err = canonicalFile(file); err != nil {
+		return CertRecord{}, err
 	}
 	c, cf, err := certificate.Verify(file, certificate.VerifyOptions{DeviceKey: key, Unsigned: true})
 	if err != nil {

@@ -15,6 +15,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -49,6 +50,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now stamps the reception time; nil means time.Now.
 	Now func() time.Time
+	// OnEvent, when set, is called with every event (channel event) once
+	// it is stored, duplicates left out, in the order of their commits. It
+	// runs on a goroutine of its own, never on the committer's, so a slow
+	// OnEvent delays no acknowledgement; events wait for it in an
+	// unbounded queue, which Close drains before it returns.
+	OnEvent func(device string, ev wire.Event)
 }
 
 func (c *Config) setDefaults() {
@@ -87,6 +94,71 @@ type Ingester struct {
 	m      metrics
 	logMu  sync.Mutex
 	logged map[string]struct{}
+
+	events eventQueue
+}
+
+// eventQueue hands stored events from the committer to the OnEvent worker.
+type eventQueue struct {
+	mu     sync.Mutex
+	items  []storedEvent
+	closed bool
+	wake   chan struct{} // 1-buffered: something was queued, or closed
+	done   chan struct{} // closed when the worker has drained and exited
+}
+
+type storedEvent struct {
+	device string
+	body   []byte
+}
+
+func (q *eventQueue) push(device string, body []byte) {
+	q.mu.Lock()
+	q.items = append(q.items, storedEvent{device, body})
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	<-q.done
+}
+
+// work calls fn for each queued event until the queue is closed and empty.
+func (q *eventQueue) work(fn func(device string, ev wire.Event), log *slog.Logger) {
+	defer close(q.done)
+	for {
+		<-q.wake
+		for {
+			q.mu.Lock()
+			items, closed := q.items, q.closed
+			q.items = nil
+			q.mu.Unlock()
+			if len(items) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			for _, it := range items {
+				var ev wire.Event
+				if err := json.Unmarshal(it.body, &ev); err != nil {
+					log.Error("decode stored event", "device", it.device, "err", err)
+					continue
+				}
+				fn(it.device, ev)
+			}
+		}
+	}
 }
 
 // request is one message or presence change waiting for its commit.
@@ -120,6 +192,12 @@ func New(cfg Config) (*Ingester, error) {
 		if err := i.m.register(cfg.Registerer); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}
+	}
+	i.events = eventQueue{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if cfg.OnEvent != nil {
+		go i.events.work(cfg.OnEvent, cfg.Logger)
+	} else {
+		close(i.events.done)
 	}
 	go i.run()
 	return i, nil
@@ -199,6 +277,9 @@ func (i *Ingester) Close() error {
 	}
 	i.mu.Unlock()
 	<-i.done
+	if i.cfg.OnEvent != nil {
+		i.events.close()
+	}
 	return nil
 }
 
@@ -333,6 +414,9 @@ func (i *Ingester) commit(batch []*request, reports []store.Report, presence []s
 			r.stored = stored[n]
 			if r.stored {
 				i.m.messages.WithLabelValues(string(r.report.Kind)).Inc()
+				if r.report.Kind == wire.ChanEvent && i.cfg.OnEvent != nil {
+					i.events.push(r.report.Device, r.report.Body)
+				}
 			} else {
 				i.m.duplicates.Inc()
 			}
