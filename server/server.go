@@ -166,7 +166,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	fl, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: s.cfg.Now, Logger: s.log.With("component", "fleet")})
+	fl, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: s.cfg.Now, Logger: s.log.With("component", "fleet"), ServerKey: key})
 	if err != nil {
 		return err
 	}
@@ -185,6 +185,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	ing, err := ingest.New(ingest.Config{
 		Store: st, Topics: topics, MaxBatch: s.cfg.MaxBatch, Registerer: reg,
 		Logger: s.log.With("component", "ingest"), Now: s.cfg.Now,
+		OnEvent: func(device string, ev wire.Event) {
+			if err := fl.HandleEvent(device, ev); err != nil {
+				s.log.Error("act on device event", "device", device, "type", ev.Type, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -275,6 +280,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.mu.Unlock()
 	s.log.Info("valise-server ready", "api", publicURL, "http", s.httpAddr, "mqtt", agentMQTT, "data", dir)
 	close(s.ready)
+	go expireJobs(ctx, fl, s.log)
 
 	select {
 	case <-ctx.Done():
@@ -289,6 +295,23 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("shut down HTTP: %w", err)
 	}
 	return nil
+}
+
+// expireJobs fails, once a minute until ctx ends, the wipe jobs whose
+// agent went silent or whose command expired.
+func expireJobs(ctx context.Context, fl *fleet.Fleet, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := fl.ExpireJobs(); err != nil {
+				log.Error("expire wipe jobs", "err", err)
+			}
+		}
+	}
 }
 
 // reachable turns a listener address into one a client can dial: an
