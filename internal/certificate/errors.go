@@ -19,4 +19,10 @@ var (
 	// ErrContent means a field is missing or contradicts another (a
 	// succeeded certificate with a failed medium, no media, no asset).
 	ErrContent = errors.New("content check failed")
+
+	// ErrNwipeLog means a text is not an nwipe log, or one where no drive
+	// was wiped.
+	ErrNwipeLog = errors.New("not a usable nwipe log")
+	// ErrSerialMismatch means no drive of an nwipe log is the device's disk.
+	ErrSerialMismatch = errors.New("disk serial does not match")
 )
