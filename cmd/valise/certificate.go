@@ -411,8 +411,11 @@ var checkMarks = map[string]string{checkPassed: "✓", checkFailed: "✗", check
 
 func (e *env) printVerify(w io.Writer, r verifyReport, cert certificate.Certificate) {
 	if cert.ID != "" {
-		fmt.Fprintf(w, "Certificate %s of %s, %s %s\n", cert.ID, orDash(join(" ", cert.Asset.AssetTag, vendorModel(cert.Asset.Vendor, cert.Asset.Model))),
-			cert.Result, e.clock(cert.Finished))
+		what := orDash(cert.Asset.AssetTag)
+		if vm := vendorModel(cert.Asset.Vendor, cert.Asset.Model); vm != "" {
+			what += " (" + vm + ")"
+		}
+		fmt.Fprintf(w, "Certificate %s of %s, %s %s\n", cert.ID, what, cert.Result, e.clock(cert.Finished))
 	} else {
 		fmt.Fprintf(w, "%s\n", r.File)
 	}

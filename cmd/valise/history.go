@@ -57,7 +57,7 @@ func (e *env) printLifecycle(c *cli.Context, ref string, evs []apitype.Event, wi
 	fmt.Fprintln(tw, "AT\tACTOR\tACTION\tCHANGE\tREASON")
 	for _, ev := range evs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.clock(ev.At), orDash(ev.Actor), ev.Action,
-			change(ev.Before, ev.After), oneLine(ev.Reason))
+			change(ev.Before, ev.After), orDash(oneLine(ev.Reason)))
 	}
 	tw.Flush()
 	return w.err
