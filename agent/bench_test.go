@@ -42,7 +42,7 @@ func BenchmarkDrain(b *testing.B) {
 	cfg := testConfig(dir, &testSource{})
 	cfg.defaults(st)
 	ctx, cancel := context.WithCancel(context.Background())
-	p := newPublisher(st, sp, &cfg, func([]byte) {})
+	p := newPublisher(st, nil, sp, &cfg, func([]byte) {})
 	done := make(chan struct{})
 	b.ResetTimer()
 	go func() { p.run(ctx); close(done) }()

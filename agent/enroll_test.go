@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -14,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/wire"
 )
@@ -27,6 +28,7 @@ type enrolServer struct {
 	reqs    []wire.EnrollRequest
 	key     ed25519.PublicKey
 	caPEM   string // sent as CACert
+	mqtt    string // MQTT URL given; "" means tcp://127.0.0.1:1883
 }
 
 func (s *enrolServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +71,7 @@ func (s *enrolServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	json.NewEncoder(w).Encode(wire.EnrollResponse{
 		DeviceID: id, AssetTag: "VAL-0007", Class: wire.ClassLaptop, Known: known,
-		MQTTURL: "tcp://127.0.0.1:1883", TopicPrefix: wire.DefaultPrefix,
+		MQTTURL: cmp.Or(s.mqtt, "tcp://127.0.0.1:1883"), TopicPrefix: wire.DefaultPrefix,
 		Username: id, Password: "pw-" + id,
 		CommandKey: base64.StdEncoding.EncodeToString(s.key),
 		Config:     wire.AgentConfig{Interval: wire.Duration(time.Minute), InventoryInterval: wire.Duration(time.Hour)},
@@ -110,7 +112,7 @@ func TestEnroll(t *testing.T) {
 			Config:     wire.AgentConfig{Interval: wire.Duration(time.Minute), InventoryInterval: wire.Duration(time.Hour)},
 			EnrolledAt: now,
 		}
-		if diff := cmp.Diff(want, st); diff != "" {
+		if diff := gocmp.Diff(want, st); diff != "" {
 			t.Errorf("state (-want +got):\n%s", diff)
 		}
 		fi, err := os.Stat(filepath.Join(dir, StateFile))
@@ -122,7 +124,7 @@ func TestEnroll(t *testing.T) {
 		}
 		req := es.reqs[len(es.reqs)-1]
 		wantFP := wire.Fingerprint{UUID: "4c4c4544-0042-3510-8052-b4c04f4e3332", SystemSerial: "PF1ABCDE"}
-		if diff := cmp.Diff(wantFP, req.Fingerprint); diff != "" {
+		if diff := gocmp.Diff(wantFP, req.Fingerprint); diff != "" {
 			t.Errorf("fingerprint sent (-want +got):\n%s", diff)
 		}
 		if req.Inventory.System.Model != "ThinkPad T480" || req.AgentVersion != "test" {

@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -25,7 +27,12 @@ const shutdownGrace = 2 * time.Second
 // messages in flight, acks a message in the spool only on its PUBACK, and
 // hands received commands to onCommand.
 type publisher struct {
-	st        State
+	mu  sync.Mutex
+	st  State       // guarded by mu: provisioning changes the credentials
+	tls *tls.Config // guarded by mu: roots for ssl:// brokers, nil for the system's
+
+	device string // the device id, which never changes
+
 	topics    wire.Topics
 	spool     *spool.Spool
 	cfg       *Config
@@ -35,9 +42,11 @@ type publisher struct {
 	connected func(bool) // told of every connection and disconnection; may be nil
 }
 
-func newPublisher(st State, sp *spool.Spool, cfg *Config, onCommand func([]byte)) *publisher {
+func newPublisher(st State, tlsConf *tls.Config, sp *spool.Spool, cfg *Config, onCommand func([]byte)) *publisher {
 	return &publisher{
 		st:        st,
+		tls:       tlsConf,
+		device:    st.DeviceID,
 		topics:    wire.Topics{Prefix: st.TopicPrefix},
 		spool:     sp,
 		cfg:       cfg,
@@ -45,6 +54,20 @@ func newPublisher(st State, sp *spool.Spool, cfg *Config, onCommand func([]byte)
 		wake:      make(chan struct{}, 1),
 		onCommand: onCommand,
 	}
+}
+
+// setState makes the next connections use st and tlsConf: the device's
+// identity stays, its credentials or broker may change.
+func (p *publisher) setState(st State, tlsConf *tls.Config) {
+	p.mu.Lock()
+	p.st, p.tls = st, tlsConf
+	p.mu.Unlock()
+}
+
+func (p *publisher) state() (State, *tls.Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.st, p.tls
 }
 
 // notify tells the publisher the spool has new messages.
@@ -73,7 +96,8 @@ func (p *publisher) run(ctx context.Context) {
 			}
 			p.log.Warn("mqtt connection lost", "err", err)
 		} else if ctx.Err() == nil {
-			p.log.Warn("mqtt connect failed", "broker", p.st.MQTTURL, "err", err)
+			st, _ := p.state()
+			p.log.Warn("mqtt connect failed", "broker", st.MQTTURL, "err", err)
 		}
 		d := p.cfg.Backoff.Delay(attempt)
 		attempt++
@@ -97,18 +121,19 @@ type conn struct {
 
 func (p *publisher) connect(ctx context.Context) (*conn, error) {
 	c := &conn{p: p, store: newAckStore(), lost: make(chan error, 1)}
-	presence := p.topics.Device(p.st.DeviceID, wire.ChanPresence)
-	cmdTopic := p.topics.Device(p.st.DeviceID, wire.ChanCmd)
+	st, tlsConf := p.state()
+	presence := p.topics.Device(st.DeviceID, wire.ChanPresence)
+	cmdTopic := p.topics.Device(st.DeviceID, wire.ChanCmd)
 	onMessage := func(_ mqtt.Client, m mqtt.Message) {
 		if m.Topic() == cmdTopic {
 			p.onCommand(m.Payload())
 		}
 	}
 	opts := mqtt.NewClientOptions().
-		AddBroker(p.st.MQTTURL).
-		SetClientID(p.st.DeviceID).
-		SetUsername(p.st.Username).
-		SetPassword(p.st.Password).
+		AddBroker(st.MQTTURL).
+		SetClientID(st.DeviceID).
+		SetUsername(st.Username).
+		SetPassword(st.Password).
 		SetCleanSession(false).
 		SetProtocolVersion(4).
 		SetOrderMatters(false).
@@ -122,6 +147,9 @@ func (p *publisher) connect(ctx context.Context) (*conn, error) {
 		// arrive before the subscription is renewed: same handler.
 		SetDefaultPublishHandler(onMessage).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.lostWith(err) })
+	if tlsConf != nil {
+		opts.SetTLSConfig(tlsConf.Clone())
+	}
 	c.client = mqtt.NewClient(opts)
 	tok := c.client.Connect()
 	select {
@@ -152,7 +180,7 @@ func (p *publisher) connect(ctx context.Context) (*conn, error) {
 	if p.connected != nil {
 		p.connected(true)
 	}
-	p.log.Info("mqtt connected", "broker", p.st.MQTTURL)
+	p.log.Info("mqtt connected", "broker", st.MQTTURL)
 	return c, nil
 }
 
@@ -220,7 +248,7 @@ func (c *conn) session(ctx context.Context) error {
 				return err
 			}
 			for _, m := range msgs {
-				tok := c.client.Publish(p.topics.Device(p.st.DeviceID, m.Kind), 1, false, m.Payload)
+				tok := c.client.Publish(p.topics.Device(p.device, m.Kind), 1, false, m.Payload)
 				cursor = m.Seq
 				inflight++
 				go c.await(tok, m.Seq, results, done)
@@ -299,7 +327,7 @@ func (c *conn) await(tok mqtt.Token, seq uint64, results chan<- pubResult, done 
 // offline presence (the Last Will covers every other ending).
 func (c *conn) close(clean bool) {
 	if clean && c.client.IsConnectionOpen() {
-		presence := c.p.topics.Device(c.p.st.DeviceID, wire.ChanPresence)
+		presence := c.p.topics.Device(c.p.device, wire.ChanPresence)
 		if err := wait(c.client.Publish(presence, 1, true, wire.PresenceOffline), shutdownGrace); err != nil {
 			c.p.log.Warn("publish offline presence", "err", err)
 		}

@@ -3,7 +3,9 @@
 // appends every report to the on-disk spool (package spool) and publishes
 // the spool over MQTT in order, removing a message only on its PUBACK.
 //
-// Layout of a state dir: state.json (mode 0600, see State) and spool.db.
+// Layout of a state dir: state.json (mode 0600, see State), device.key
+// (0600, see LoadDeviceKey), ca.crt (the server's CA, when it uses TLS),
+// spool.db, and provisioned/ (see ProvisionedDir).
 //
 // MQTT: persistent session (clean session off) with the device id as
 // client id, QoS 1, retained presence "online" on connect and a retained
@@ -11,19 +13,34 @@
 // every connection, and reconnection with capped exponential backoff and
 // full jitter. Commands are verified against the server key pinned at
 // enrolment; nonces are remembered in the spool until they expire. Every
-// refusal and every result is reported on the event channel. This version
-// obeys collect_now only.
+// refusal and every result is reported on the event channel.
+//
+// Commands obeyed: collect_now; wipe (a job: journaled in the spool before
+// it starts, each disk erased through Config.Wiper with progress events,
+// then a certificate signed with the device key in the result; an agent
+// stopped or killed during a wipe reports it failed, "interrupted", at its
+// next start, never succeeded); provision (the bundle kept under
+// provisioned/, enrolment again with the bundle's single-use token, the
+// bundle's agent configuration applied). One job at a time.
+//
+// While Run runs it holds the spool file: a maintenance-mode wipe
+// (valise-agent wipe) that queues its certificate in the same state dir
+// must run while the agent is stopped; Run sends what it queued when it
+// starts again.
 package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/valise-numerique/valise/agent/spool"
@@ -76,8 +93,14 @@ type Config struct {
 	// which keeps a lone agent's resident size small. Leave it off when
 	// many agents share a process.
 	FreeOSMemory bool
-	// AgentVersion goes into the agent_started event.
+	// AgentVersion goes into the agent_started event and certificates.
 	AgentVersion string
+	// Wiper erases disks for wipe commands. Nil means wipe commands are
+	// refused.
+	Wiper Wiper
+	// HTTPClient, when set, posts the enrolment of a provisioning. Nil
+	// means one that trusts the CA kept at enrolment.
+	HTTPClient *http.Client
 	// Now stamps reports and checks command expiry. Nil means time.Now.
 	Now func() time.Time
 	// Logger is told what happens. Nil means slog.Default().
@@ -165,11 +188,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	fixedInterval, fixedInvInterval := cfg.Interval != 0, cfg.InventoryInterval != 0
 	cfg.defaults(st)
 	key, err := st.commandKey()
 	if err != nil {
 		return err
 	}
+	tlsConf, err := mqttTLS(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	devKey, devKeyErr := LoadDeviceKey(cfg.StateDir)
 	sp, err := spool.Open(filepath.Join(cfg.StateDir, SpoolFile), spool.Options{MaxBytes: cfg.SpoolMaxBytes, Now: cfg.Now})
 	if err != nil {
 		return err
@@ -177,16 +206,29 @@ func Run(ctx context.Context, cfg Config) error {
 	defer sp.Close()
 
 	cfg.Logger = cfg.Logger.With("device", st.DeviceID)
-	r := &runner{
-		cfg:     cfg,
-		st:      st,
-		key:     key,
-		spool:   sp,
-		log:     cfg.Logger,
-		collect: make(chan string, 4),
+	if devKeyErr != nil {
+		cfg.Logger.Warn("wipe commands will be refused", "err", devKeyErr)
 	}
-	r.pub = newPublisher(st, sp, &r.cfg, r.onCommand)
+	r := &runner{
+		cfg:       cfg,
+		ctx:       ctx,
+		st:        st,
+		key:       key,
+		devKey:    devKey,
+		devKeyErr: devKeyErr,
+		spool:     sp,
+		log:       cfg.Logger,
+		collect:   make(chan string, 4),
+		reconfig:  make(chan wire.AgentConfig, 1),
+		firstInv:  make(chan struct{}),
+	}
+	r.pub = newPublisher(st, tlsConf, sp, &r.cfg, r.onCommand)
 	r.pub.connected = cfg.OnConnection
+	// Jobs a previous run left unfinished end failed, before anything else
+	// is sent and before a new job may start.
+	if err := r.recoverJobs(); err != nil {
+		return err
+	}
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
@@ -196,6 +238,8 @@ func Run(ctx context.Context, cfg Config) error {
 		<-pubDone
 		r.log.Info("agent stopped")
 	}()
+	// Jobs stop with ctx; their results are spooled before the spool closes.
+	defer r.jobs.Wait()
 
 	r.event(wire.Event{Type: wire.EventAgentStarted, OK: true, Message: "valise-agent " + cfg.AgentVersion + " started"})
 	r.inventory(ctx)
@@ -213,6 +257,15 @@ func Run(ctx context.Context, cfg Config) error {
 			r.samples(ctx)
 		case <-invTick.C:
 			r.inventory(ctx)
+		case c := <-r.reconfig:
+			if d := time.Duration(c.Interval); d > 0 && !fixedInterval {
+				r.cfg.Interval = d
+				tick.Reset(d)
+			}
+			if d := time.Duration(c.InventoryInterval); d > 0 && !fixedInvInterval {
+				r.cfg.InventoryInterval = d
+				invTick.Reset(d)
+			}
 		case id := <-r.collect:
 			r.samples(ctx)
 			r.event(wire.Event{Type: wire.EventCommandResult, Command: truncate(id, 128), OK: true, Message: "health and net collected"})
@@ -222,14 +275,35 @@ func Run(ctx context.Context, cfg Config) error {
 
 // runner is one running agent.
 type runner struct {
-	cfg     Config
-	st      State
-	key     []byte
-	spool   *spool.Spool
-	pub     *publisher
-	log     *slog.Logger
-	invHash string
-	collect chan string // ids of collect_now commands to obey
+	cfg       Config
+	ctx       context.Context // Run's: jobs stop with it
+	st        State           // as at start; the publisher has the current one
+	key       []byte
+	devKey    ed25519.PrivateKey // signs certificates; nil when devKeyErr
+	devKeyErr error
+	spool     *spool.Spool
+	pub       *publisher
+	log       *slog.Logger
+	invHash   string
+	collect   chan string           // ids of collect_now commands to obey
+	reconfig  chan wire.AgentConfig // configuration set by a provisioning
+	jobs      sync.WaitGroup        // running jobs
+
+	invMu    sync.Mutex
+	inv      wire.Inventory // the latest, for certificates and enrolments
+	firstInv chan struct{}  // closed once inv is set
+}
+
+// latestInventory returns the latest inventory collected, waiting for the
+// first one (collected as the agent starts) if need be.
+func (r *runner) latestInventory() wire.Inventory {
+	select {
+	case <-r.firstInv:
+	case <-r.ctx.Done():
+	}
+	r.invMu.Lock()
+	defer r.invMu.Unlock()
+	return r.inv
 }
 
 // appendReport spools one report and wakes the publisher.
@@ -259,6 +333,14 @@ func (r *runner) event(ev wire.Event) {
 // start or its hash changed.
 func (r *runner) inventory(ctx context.Context) {
 	inv := r.cfg.Source.Inventory(ctx)
+	r.invMu.Lock()
+	r.inv = inv
+	r.invMu.Unlock()
+	select {
+	case <-r.firstInv:
+	default:
+		close(r.firstInv)
+	}
 	if h := r.cfg.Hash(inv); h != r.invHash {
 		r.appendReport(wire.ChanInventory, inv)
 		r.invHash = h
@@ -305,6 +387,14 @@ func (r *runner) onCommand(payload []byte) {
 		return
 	}
 	r.log.Info("command accepted", "command", c.ID, "type", c.Type)
+	switch c.Type {
+	case wire.CmdWipe:
+		r.startWipe(c)
+		return
+	case wire.CmdProvision:
+		r.startProvision(c)
+		return
+	}
 	select {
 	case r.collect <- c.ID:
 	default:
@@ -331,7 +421,9 @@ func (r *runner) checkCommand(payload []byte) (wire.Command, error) {
 		}
 		return c, fmt.Errorf("%w: %v", ErrCommandRefused, err)
 	}
-	if c.Type != wire.CmdCollectNow {
+	switch c.Type {
+	case wire.CmdCollectNow, wire.CmdWipe, wire.CmdProvision:
+	default:
 		return c, fmt.Errorf("%w: command type %q is not supported by this agent", ErrCommandRefused, c.Type)
 	}
 	return c, nil
