@@ -52,7 +52,7 @@ func (f *Fleet) gate(tx Tx, d Device) error {
 	}
 	c, err := f.verifyStored(d, rec, file)
 	if err != nil {
-		return closed("has a certificate %s that does not verify: %v", rec.ID, err)
+		return fmt.Errorf("%w: %w: %s has a certificate %s that does not verify: %w", ErrConflict, ErrNotWiped, d.AssetTag, rec.ID, err)
 	}
 	if c.Result != certificate.ResultSucceeded {
 		return closed("has a latest certificate %s whose result is %s", c.ID, c.Result)

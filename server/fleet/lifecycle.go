@@ -131,7 +131,8 @@ func (f *Fleet) SetState(by Principal, ref string, to State, reason string) (Dev
 
 // RecordReturn records that a device came back from a loan at at: its
 // LastReturnedAt is set (no certificate older than that opens the wipe
-// gate) and it goes to needs_wipe. Check-in calls it for each device.
+// gate) and it goes to needs_wipe when the lifecycle allows (from on_loan,
+// ready, maintenance…). Check-in calls it for each device.
 func (f *Fleet) RecordReturn(by Principal, ref string, at time.Time, reason string) (Device, error) {
 	if !by.Allowed(RoleMediateur, RoleLogistics, RoleTechnician) {
 		return Device{}, fmt.Errorf("%w: role %s may not check devices in", ErrForbidden, by.Role)
@@ -148,8 +149,8 @@ func (f *Fleet) RecordReturn(by Principal, ref string, at time.Time, reason stri
 		}); err != nil {
 			return err
 		}
-		if d.State == StateNeedsWipe {
-			return nil
+		if !CanTransition(d.State, StateNeedsWipe) {
+			return nil // e.g. already needs_wipe, or wiping: the gate is closed anyway
 		}
 		return f.transition(tx, d, StateNeedsWipe, by.Name, "returned")
 	})
