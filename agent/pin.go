@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valise-numerique/valise/internal/wire"
 )
 
 // CAFile is the PEM of the server's CA in a state dir, kept at enrolment:
@@ -29,9 +31,9 @@ const CAFile = "ca.crt"
 const CAPath = "/api/v1/ca.crt"
 
 // ParsePin parses a CA pin of the join command: "sha256:" and the hex
-// SHA-256 of the certificate's DER.
+// SHA-256 of the certificate's DER (see wire.CAPin).
 func ParsePin(pin string) ([]byte, error) {
-	h, ok := strings.CutPrefix(strings.TrimSpace(pin), "sha256:")
+	h, ok := strings.CutPrefix(strings.TrimSpace(pin), wire.PinPrefix)
 	b, err := hex.DecodeString(h)
 	if !ok || err != nil || len(b) != sha256.Size {
 		return nil, fmt.Errorf("%w: %q is not sha256:<64 hex digits>", ErrPin, pin)
@@ -39,11 +41,9 @@ func ParsePin(pin string) ([]byte, error) {
 	return b, nil
 }
 
-// Pin returns the pin of a certificate: "sha256:" and the hex SHA-256 of its DER.
-func Pin(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+// Pin returns the pin of a certificate as join commands carry it (see
+// wire.CAPin).
+func Pin(cert *x509.Certificate) string { return wire.CAPin(cert.Raw) }
 
 // pinVerifier checks a server's TLS chain against a pinned certificate:
 // the pinned certificate must be in the chain the server presents (or have

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valise-numerique/valise/internal/wire"
+	"github.com/valise-numerique/valise/provisioning"
 )
 
 func provisionResults(t *testing.T, b *broker) []wire.ProvisionResult {
@@ -156,6 +157,52 @@ func TestBundleValues(t *testing.T) {
 			m, err := fileMode(json.RawMessage(tc.raw))
 			if (err == nil) != tc.ok || m != tc.want {
 				t.Errorf("fileMode(%s) = %v, %v; want %v ok %v", tc.raw, m, err, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestProvisionReadsRenderedBundles reads the bundles package provisioning
+// renders from the shipped profiles, as the server sends them.
+func TestProvisionReadsRenderedBundles(t *testing.T) {
+	set, err := provisioning.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range set.Names() {
+		t.Run(name, func(t *testing.T) {
+			p, err := set.Get(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := provisioning.BundleInput{
+				DeviceID: testDevice, AssetTag: "VAL-0001", ServerURL: "https://valise.example:8443",
+				CAPin: "sha256:" + strings.Repeat("0f", 32), EnrollToken: "tok-1", ProvisionJob: "prov-9",
+				WiFiSSID: "Valise-Kit-07", WiFiKey: "correct horse battery", AdminPassword: "admin-pw-1234",
+			}
+			b, err := provisioning.Render(p, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := json.Marshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got provisionBundle
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatalf("the agent cannot read the bundle: %v", err)
+			}
+			if got.Enroll.Token != "tok-1" || got.Enroll.Server != in.ServerURL || got.Enroll.CAPin != in.CAPin || got.Enroll.ProvisionJob != "prov-9" {
+				t.Errorf("enroll part read as %+v", got.Enroll)
+			}
+			d, err := bundleDuration(got.AgentConfig, "interval")
+			if err != nil || d != time.Duration(b.AgentConfig.Interval) {
+				t.Errorf("interval read as %v, %v; bundle says %v", d, err, time.Duration(b.AgentConfig.Interval))
+			}
+			for _, f := range got.Files {
+				if _, err := fileMode(f.Mode); err != nil {
+					t.Errorf("file %s: %v", f.Path, err)
+				}
 			}
 		})
 	}
