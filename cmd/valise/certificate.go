@@ -461,7 +461,7 @@ func readFile(path, what string) ([]byte, error) {
 func parseServerKey(data []byte) (ed25519.PublicKey, error) {
 	s := bytes.TrimSpace(data)
 	if bytes.HasPrefix(s, []byte("{")) {
-		var k apiclient.ServerKey
+		var k apitype.ServerKey
 		if err := json.Unmarshal(s, &k); err != nil {
 			return nil, fmt.Errorf("not the JSON of /api/v1/server-key: %v", err)
 		}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/certificate"
 	"github.com/valise-numerique/valise/internal/wire"
@@ -116,7 +115,7 @@ func TestCertificateVerify(t *testing.T) {
 	second := certFile(t, sampleCertificate("c0002", firstFile.Hash()), serverKey)
 
 	f := newFakeAPI(t)
-	f.serverKey = apiclient.ServerKey{Key: base64.StdEncoding.EncodeToString(serverPub), PEM: string(pemKey(t, serverPub))}
+	f.serverKey = apitype.ServerKey{Key: base64.StdEncoding.EncodeToString(serverPub), PEM: string(pemKey(t, serverPub))}
 	keyJSON, _ := json.Marshal(f.serverKey)
 
 	files := map[string]string{

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
 )
 
@@ -29,7 +28,7 @@ type fakeAPI struct {
 	certs     map[string][]apitype.CertificateInfo
 	files     map[string][]byte // certificate id → file
 	pdf       []byte
-	serverKey apiclient.ServerKey
+	serverKey apitype.ServerKey
 	provs     map[string][]apitype.ProvisionJob
 	provJob   *fakeProv
 	events    map[string][]apitype.Event

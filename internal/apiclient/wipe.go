@@ -17,15 +17,6 @@ const maxCertificate = 16 << 20
 // refuses larger ones.
 const MaxImportLog = 4 << 20
 
-// ServerKey is the server's public signing key, as GET /api/v1/server-key
-// serves it: the key that countersigns wipe certificates and signs commands.
-type ServerKey struct {
-	// Key is the ed25519 public key, standard base64.
-	Key string `json:"key"`
-	// PEM is the same key as a PEM block.
-	PEM string `json:"pem"`
-}
-
 // CreateWipes asks for one wipe job per device of req and returns the jobs
 // the server created, in the order of req.Devices.
 func (c *Client) CreateWipes(ctx context.Context, req apitype.WipeRequest) ([]apitype.WipeJob, error) {
@@ -127,8 +118,8 @@ func (c *Client) ImportNwipeLog(ctx context.Context, ref string, log []byte) (ap
 
 // ServerKey returns the server's public signing key. Fetch it once over a
 // channel you trust and keep it: certificate verification is then offline.
-func (c *Client) ServerKey(ctx context.Context) (ServerKey, error) {
-	var k ServerKey
+func (c *Client) ServerKey(ctx context.Context) (apitype.ServerKey, error) {
+	var k apitype.ServerKey
 	err := c.do(ctx, http.MethodGet, "/api/v1/server-key", nil, nil, &k)
 	return k, err
 }

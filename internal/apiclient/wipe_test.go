@@ -96,7 +96,7 @@ func TestWipeRequests(t *testing.T) {
 		{
 			name: "server key", status: http.StatusOK, answer: `{"key":"AAAA","pem":"-----BEGIN PUBLIC KEY-----\n"}`,
 			call: func(c *Client) (any, error) { return c.ServerKey(ctx) },
-			want: ServerKey{Key: "AAAA", PEM: "-----BEGIN PUBLIC KEY-----\n"},
+			want: apitype.ServerKey{Key: "AAAA", PEM: "-----BEGIN PUBLIC KEY-----\n"},
 			seen: seen{Method: "GET", Path: "/api/v1/server-key"},
 		},
 		{
