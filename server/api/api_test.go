@@ -69,7 +69,11 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
-	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: c.Now})
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: c.Now, ServerKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +81,9 @@ func newEnv(t *testing.T) *env {
 	if _, err := f.BootstrapAdmin(func(s string) error { admin = s; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pub := &publisher{}
 	a, err := api.New(api.Config{
-		Fleet: f, Telemetry: st, Health: st, Publisher: pub, CommandKey: key,
+		Fleet: f, Telemetry: st, Health: st, Publisher: pub, CommandKey: key, Provisioner: bundler{},
 		PublicURL: "http://valise.test:8080", MQTTURL: "tcp://valise.test:1883", Now: c.Now,
 	})
 	if err != nil {

@@ -2,8 +2,8 @@ package fleet
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
