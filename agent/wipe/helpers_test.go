@@ -20,10 +20,7 @@ func randomFile(t *testing.T, size int64) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "disk.img")
 	b := make([]byte, size)
-	r := rand.New(rand.NewChaCha8([32]byte{1}))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	rand.NewChaCha8([32]byte{1}).Read(b)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -256,6 +256,12 @@ func Wipe(ctx context.Context, path string, o Options) (certificate.Medium, erro
 // eraseBlocks runs the methods that write or discard through the block
 // layer: overwrite and discard.
 func eraseBlocks(ctx context.Context, p Probe, o *Options, rec *recorder, m *certificate.Medium) error {
+	if m.Method == wire.MethodDiscard {
+		// blkdiscard opens the disk exclusively: run it before we do.
+		if err := discard(ctx, p, rec); err != nil {
+			return err
+		}
+	}
 	block := p.Disk.Type != TypeFile
 	t, err := openTarget(p.Disk.Path, block, o.Maintenance)
 	if err != nil {
@@ -264,7 +270,7 @@ func eraseBlocks(ctx context.Context, p Probe, o *Options, rec *recorder, m *cer
 	defer t.close()
 	m.CapacityBytes = t.size
 	if m.Method == wire.MethodDiscard {
-		return discard(ctx, t, p, o, rec, m)
+		return verifyPattern(ctx, t, p.Disk, o, m, keystream{}, "discarded blocks must read as zeros; ")
 	}
 	return overwrite(ctx, t, p.Disk, o, m)
 }
