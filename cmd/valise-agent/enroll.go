@@ -16,10 +16,11 @@ func enrollCommand(stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "enroll",
 		Usage:     "enrol this device with the server (the join command of `valise enroll-token create`)",
-		UsageText: "valise-agent enroll --server URL --token T --state DIR [--asset-tag TAG]",
+		UsageText: "valise-agent enroll --server URL --token T [--ca-pin sha256:HEX] --state DIR [--asset-tag TAG]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Required: true, EnvVars: []string{"VALISE_SERVER"}, Usage: "server API `URL`"},
 			&cli.StringFlag{Name: "token", Required: true, EnvVars: []string{"VALISE_ENROLL_TOKEN"}, Usage: "enrolment `TOKEN`"},
+			&cli.StringFlag{Name: "ca-pin", EnvVars: []string{"VALISE_CA_PIN"}, Usage: "`sha256:HEX` of the server's CA certificate: an https:// server is trusted only if it matches"},
 			&cli.StringFlag{Name: "state", Required: true, EnvVars: []string{"VALISE_AGENT_STATE"}, Usage: "state `DIR` (created 0700)"},
 			&cli.StringFlag{Name: "asset-tag", Usage: "asset `TAG` printed on the device's label, if it has one"},
 			logFlag,
@@ -33,7 +34,7 @@ func enrollCommand(stderr io.Writer) *cli.Command {
 				return err
 			}
 			opts := agent.EnrollOptions{
-				Server: c.String("server"), Token: c.String("token"), StateDir: c.String("state"),
+				Server: c.String("server"), Token: c.String("token"), CAPin: c.String("ca-pin"), StateDir: c.String("state"),
 				AssetTag: c.String("asset-tag"), AgentVersion: version, Logger: log,
 			}
 			// Validate before collecting: a typo should not wait for the inventory.

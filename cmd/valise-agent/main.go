@@ -1,6 +1,6 @@
 // Command valise-agent runs on each device of the fleet:
 //
-//	valise-agent enroll --server URL --token T --state DIR
+//	valise-agent enroll --server URL --token T [--ca-pin sha256:HEX] --state DIR
 //	valise-agent run --state DIR [--interval 60s]
 //	valise-agent inventory [--json] [--root DIR]
 //	valise-agent simulate --count N --server URL --token T [--interval D] [--state DIR]

@@ -47,6 +47,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"run", "--state", "x", "--speed", "9"}, "flag provided but not defined"},
 		{"enroll without token", []string{"enroll", "--server", "http://127.0.0.1:1", "--state", "x"}, "token"},
 		{"enroll with a bad URL", []string{"enroll", "--server", "127.0.0.1:8080", "--token", "t", "--state", "x"}, "Server"},
+		{"enroll with a bad pin", []string{"enroll", "--server", "https://127.0.0.1:1", "--token", "t", "--ca-pin", "md5:00", "--state", "x"}, "CAPin"},
 		{"run without state", []string{"run"}, "state"},
 		{"bad log level", []string{"run", "--state", "x", "--log-level", "loud"}, "log-level"},
 		{"negative interval", []string{"run", "--state", "x", "--interval", "-1s"}, "negative"},

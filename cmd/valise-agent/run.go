@@ -71,6 +71,7 @@ func runCommand(stderr io.Writer) *cli.Command {
 				Interval:     c.Duration("interval"),
 				FreeOSMemory: true,
 				AgentVersion: version,
+				Wiper:        agent.DiskWiper{},
 				Logger:       log,
 			})
 		},
