@@ -79,10 +79,10 @@ type AgentSettings struct {
 
 // System holds the device-wide settings.
 type System struct {
-	Locale   string `toml:"locale" json:"locale"`                       // fr_FR.UTF-8
-	Timezone string `toml:"timezone" json:"timezone"`                   // Europe/Paris
-	Keyboard string `toml:"keyboard" json:"keyboard,omitempty"`         // xkb layout: fr
-	Hostname string `toml:"hostname" json:"hostname,omitempty"`         // after rendering: lowercase letters, digits, dashes
+	Locale   string `toml:"locale" json:"locale"`               // fr_FR.UTF-8
+	Timezone string `toml:"timezone" json:"timezone"`           // Europe/Paris
+	Keyboard string `toml:"keyboard" json:"keyboard,omitempty"` // xkb layout: fr
+	Hostname string `toml:"hostname" json:"hostname,omitempty"` // after rendering: lowercase letters, digits, dashes
 	// PublicUser is the account members of the public use: no password,
 	// no data kept.
 	PublicUser string `toml:"public_user" json:"public_user,omitempty"`

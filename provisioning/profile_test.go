@@ -85,7 +85,9 @@ func TestParseErrors(t *testing.T) {
 		edit func(string) string
 		want string // in the error, after "test.toml"
 	}{
-		{"unknown top key", func(s string) string { return strings.Replace(s, `os = "linux"`, `os = "linux"`+"\ncolour = \"blue\"", 1) }, `test.toml:4: unknown key "colour"`},
+		{"unknown top key", func(s string) string {
+			return strings.Replace(s, `os = "linux"`, `os = "linux"`+"\ncolour = \"blue\"", 1)
+		}, `test.toml:4: unknown key "colour"`},
 		{"unknown key in a table", func(s string) string {
 			return strings.Replace(s, `timezone = "Europe/Paris"`, `timezone = "Europe/Paris"`+"\nlocal = \"fr\"", 1)
 		}, `test.toml:13: unknown key "system.local"`},
@@ -104,7 +106,9 @@ func TestParseErrors(t *testing.T) {
 		{"manager of another os", func(s string) string { return strings.Replace(s, `manager = "apt"`, `manager = "winget"`, 1) }, `uses "apt"`},
 		{"plain http kiosk", func(s string) string { return strings.Replace(s, `https://www.ameli.fr/`, `http://www.ameli.fr/`, 1) }, "https://"},
 		{"relative file path", func(s string) string { return s + "\n[[files]]\npath = \"etc/x\"\nmode = \"0644\"\ncontent = \"x\"\n" }, "clean absolute path"},
-		{"file path with ..", func(s string) string { return s + "\n[[files]]\npath = \"/etc/../root/x\"\nmode = \"0644\"\ncontent = \"x\"\n" }, "clean absolute path"},
+		{"file path with ..", func(s string) string {
+			return s + "\n[[files]]\npath = \"/etc/../root/x\"\nmode = \"0644\"\ncontent = \"x\"\n"
+		}, "clean absolute path"},
 		{"bad mode", func(s string) string { return s + "\n[[files]]\npath = \"/etc/x\"\nmode = \"rw\"\ncontent = \"x\"\n" }, "octal"},
 		{"hotspot table on a laptop", func(s string) string {
 			return s + "\n[hotspot]\nssid = \"x\"\nsecurity = \"wpa2-psk\"\nkey = \"${WIFI_KEY}\"\nadmin_password = \"${ADMIN_PASSWORD}\"\n"
