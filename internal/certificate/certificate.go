@@ -7,6 +7,10 @@
 // A certificate file is canonical JSON (see Marshal): a file that does not
 // re-encode to the very same bytes is refused, so that any changed byte is
 // detected, including bytes outside the signed part.
+//
+// RenderPDF renders a file as an A4 PDF for filing. ParseNwipeLog and
+// FromNwipe turn the log of a wipe made with ShredOS/nwipe into a
+// certificate marked as external evidence.
 package certificate
 
 import (
@@ -224,6 +228,16 @@ func (f File) Hash() string {
 	b, _ := f.Marshal()
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// ParseFile decodes a certificate file, canonical or not (a file embedded
+// in a message is compacted), without checking anything: Verify does.
+func ParseFile(data []byte) (File, error) {
+	var f File
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	return f, nil
 }
 
 // Decode parses the certificate inside the file without checking anything.

@@ -152,6 +152,19 @@ func TestFileInMessage(t *testing.T) {
 	if err := json.Unmarshal(msg, &got); err != nil {
 		t.Fatal(err)
 	}
+	var inner struct {
+		Certificate json.RawMessage `json:"certificate"`
+	}
+	if err := json.Unmarshal(msg, &inner); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := ParseFile(inner.Certificate)
+	if err != nil || parsed.Hash() != f.Hash() {
+		t.Errorf("ParseFile of the compacted file: hash %s (%v), want %s", parsed.Hash(), err, f.Hash())
+	}
+	if _, err := ParseFile([]byte("{")); !errors.Is(err, ErrFormat) {
+		t.Errorf("ParseFile of a broken file: %v", err)
+	}
 	if _, err := got.Certificate.Verify(VerifyOptions{ServerKey: pub(server)}); err != nil {
 		t.Errorf("File.Verify of the file from a message: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -498,6 +499,24 @@ func FromNwipe(log NwipeLog, asset Asset, diskSerial string, operator string, ra
 		External: &External{Tool: "nwipe", Version: log.Version, LogSHA256: logHash, ImportedBy: operator},
 	}
 	return c, nil
+}
+
+// FromNwipeDisks is FromNwipe for a device with several disks: the
+// certificate is of the log's drive that is one of them, and the error,
+// when none is, names every serial on both sides.
+func FromNwipeDisks(log NwipeLog, asset Asset, diskSerials []string, operator string, raw []byte) (Certificate, error) {
+	for _, s := range diskSerials {
+		c, err := FromNwipe(log, asset, s, operator, raw)
+		if !errors.Is(err, ErrSerialMismatch) {
+			return c, err
+		}
+	}
+	var logged []string
+	for _, d := range log.Drives {
+		logged = append(logged, fmt.Sprintf("%s %q", d.Device, d.Serial))
+	}
+	return Certificate{}, fmt.Errorf("%w: the log wiped %s, none of the device's disks %q (a log written with nwipe --quiet hides serials)",
+		ErrSerialMismatch, strings.Join(logged, ", "), diskSerials)
 }
 
 func nwipeBusType(bus string) string {

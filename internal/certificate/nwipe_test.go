@@ -325,3 +325,30 @@ func TestFromNwipeVerifyOff(t *testing.T) {
 		t.Errorf("result %s, verification %+v", c.Result, c.Media[0].Verification)
 	}
 }
+
+func TestFromNwipeDisks(t *testing.T) {
+	raw := readLog(t, "nwipe-multi.log")
+	log, err := ParseNwipeLog(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromNwipeDisks(log, nwipeAsset, []string{"S4DXNX0M123456", "valtest-loop2"}, "tech", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Media[0].Serial; got != "VALTEST-LOOP2" {
+		t.Errorf("medium serial %q", got)
+	}
+	_, err = FromNwipeDisks(log, nwipeAsset, []string{"S4DXNX0M123456", "1234ABCD5678"}, "tech", raw)
+	if !errors.Is(err, ErrSerialMismatch) {
+		t.Fatalf("got %v, want %v", err, ErrSerialMismatch)
+	}
+	for _, s := range []string{"VALTEST-LOOP0", "VALTEST-LOOP2", "S4DXNX0M123456", "1234ABCD5678"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not name %q", err, s)
+		}
+	}
+	if _, err := FromNwipeDisks(log, nwipeAsset, nil, "tech", raw); !errors.Is(err, ErrSerialMismatch) {
+		t.Errorf("no disk: got %v, want %v", err, ErrSerialMismatch)
+	}
+}
