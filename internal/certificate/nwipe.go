@@ -99,9 +99,10 @@ const nwipeTime = "2006/01/02 15:04:05"
 // ParseNwipeLog reads an nwipe log: the program options, each drive found
 // (model, serial, size), its wipe and the summary tables nwipe writes at
 // the end (error summary and drive status, with the PDF report line of
-// nwipe 0.35 and later). It reads logs of nwipe 0.2x to 0.3x; lines it does
-// not know are skipped. The error wraps ErrNwipeLog when the text is not an
-// nwipe log or no drive was wiped.
+// nwipe 0.35 and later). It reads logs of nwipe 0.28 (the first with the
+// summary table) and later; lines it does not know are skipped, and
+// messages nwipe wrapped onto indented lines are joined. The error wraps
+// ErrNwipeLog when the text is not an nwipe log or no drive was wiped.
 func ParseNwipeLog(r io.Reader) (NwipeLog, error) {
 	var (
 		log     NwipeLog
@@ -124,10 +125,11 @@ func ParseNwipeLog(r io.Reader) (NwipeLog, error) {
 		return d
 	}
 
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		text := strings.TrimRight(sc.Text(), "\r")
+	all, err := nwipeLines(r)
+	if err != nil {
+		return log, err
+	}
+	for _, text := range all {
 		if m := nwipeTotal.FindStringSubmatch(text); m != nil {
 			lines++
 			log.Rounds, _ = strconv.Atoi(m[4])
@@ -252,9 +254,6 @@ func ParseNwipeLog(r io.Reader) (NwipeLog, error) {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return log, fmt.Errorf("read nwipe log: %w", err)
-	}
 	if lines == 0 {
 		return log, fmt.Errorf("%w: no line in nwipe's format", ErrNwipeLog)
 	}
@@ -314,6 +313,31 @@ func ParseNwipeLog(r io.Reader) (NwipeLog, error) {
 		return log, fmt.Errorf("%w: no drive was wiped", ErrNwipeLog)
 	}
 	return log, nil
+}
+
+// nwipeIndent is the width of a log line's time stamp and level: nwipe
+// wraps long messages (the kernel version) onto lines indented by it.
+const nwipeIndent = len("[2024/07/30 10:25:26]    info: ")
+
+// nwipeLines reads the log's lines, joining the continuation lines of a
+// wrapped message to it.
+func nwipeLines(r io.Reader) ([]string, error) {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		text := strings.TrimRight(sc.Text(), "\r")
+		n := len(out)
+		if n > 0 && strings.HasPrefix(out[n-1], "[") && len(text) > nwipeIndent && strings.TrimLeft(text[:nwipeIndent], " ") == "" {
+			out[n-1] += text[nwipeIndent:]
+			continue
+		}
+		out = append(out, text)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read nwipe log: %w", err)
+	}
+	return out, nil
 }
 
 type statusRow struct {

@@ -183,6 +183,16 @@ func TestParseNwipeLogFormats(t *testing.T) {
 				Started: at("2024/07/30 10:25:31"), Finished: at("2024/07/30 13:01:10"), HiddenArea: "absent",
 			}},
 		}},
+		{name: "wrapped lines", log: strings.Replace(nwipe035, "500 GB, S/N=WD-WX31A6", "500 GB, S/N=WD-WX31A6\n"+strings.Repeat(" ", 31), 1), want: NwipeLog{
+			Version: "0.37", Method: "Fill With Zeros", Verify: NwipeVerifyLast, Rounds: 1, PDFReportDir: "/reports",
+			Drives: []NwipeDrive{{
+				Device: "/dev/sda", Bus: "ATA", Model: "WDC WD5000LPCX-24C6HT0", Serial: "WD-WX31A65F1234",
+				SizeBytes: 500107862016, SizeText: "500 GB", Method: "Fill With Zeros", Verify: NwipeVerifyLast, Rounds: 1,
+				Result: NwipeErased, Status: "Erased", BytesWritten: 500107862016, BytesRead: 500107862016,
+				Throughput: "107 MB/s", Duration: 2*time.Hour + 35*time.Minute + 39*time.Second,
+				Started: at("2024/07/30 10:25:31"), Finished: at("2024/07/30 13:01:10"), HiddenArea: "absent",
+			}},
+		}},
 		{name: "not a log", log: "%PDF-1.7\nsome binary\n", wantErr: ErrNwipeLog},
 		{name: "empty", log: "", wantErr: ErrNwipeLog},
 		{name: "no drive wiped", log: zeroLog[:strings.Index(zeroLog, "Invoking method")], wantErr: ErrNwipeLog},
