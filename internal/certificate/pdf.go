@@ -53,8 +53,12 @@ func (c Certificate) renderPDF(w io.Writer, f File, compress bool) error {
 	pdf.SetCompression(compress)
 	// The document's dates are the certificate's, so the same file always
 	// renders to the same bytes.
-	pdf.SetCreationDate(c.Finished)
-	pdf.SetModificationDate(c.Finished)
+	stamp := c.Finished
+	if stamp.IsZero() {
+		stamp = time.Unix(0, 0) // fpdf would put the time of rendering
+	}
+	pdf.SetCreationDate(stamp)
+	pdf.SetModificationDate(stamp)
 	pdf.SetCatalogSort(true)
 	pdf.SetTitle("Certificat d'effacement "+c.ID, true)
 	pdf.SetSubject("Data sanitization certificate (NIST SP 800-88)", true)

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// pdfPages counts the page objects of an uncompressed PDF.
+// pdfPage matches the page objects of an uncompressed PDF.
 var pdfPage = regexp.MustCompile(`/Type /Page\b[^s]`)
 
 func TestPDF(t *testing.T) {
@@ -46,7 +46,7 @@ func TestPDF(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var srv = server
+			srv := server
 			if !tt.server {
 				srv = nil
 			}
