@@ -58,6 +58,13 @@ type Config struct {
 	// AgentInterval and AgentInventoryInterval are handed to agents at
 	// enrolment; 60s and 1h by default.
 	AgentInterval, AgentInventoryInterval time.Duration
+	// ProfilesDir, when set, holds the provisioning profiles (*.toml)
+	// instead of the built-in ones.
+	ProfilesDir string
+	// KitWiFiSSID and KitWiFiKey are the network laptops and tablets are
+	// provisioned to join (the kits' hotspots); without them provisioning
+	// those classes is refused with a message saying so.
+	KitWiFiSSID, KitWiFiKey string
 	// MaxBatch is the most messages per ingest commit; ingest's default if 0.
 	MaxBatch int
 	// ShutdownTimeout bounds the wait for HTTP requests in flight.

@@ -251,7 +251,13 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if agentMQTT == "" {
 		agentMQTT = srvTLS.mqttScheme() + "://" + agentHost(s.mqttAddr, publicURL)
 	}
+	prov, err := newProvisioner(s.cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	handler, err := api.New(api.Config{
+		Provisioner: prov,
 		Fleet: fl, Telemetry: st, Health: st, Publisher: pub, Topics: topics, CommandKey: key,
 		PublicURL: publicURL, MQTTURL: agentMQTT, CACert: srvTLS.caPEM(),
 		AgentConfig: wire.AgentConfig{Interval: wire.Duration(s.cfg.AgentInterval), InventoryInterval: wire.Duration(s.cfg.AgentInventoryInterval)},
