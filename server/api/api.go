@@ -102,8 +102,8 @@ type Config struct {
 	// Provisioner renders provisioning bundles; nil makes /provisions
 	// answer 501.
 	Provisioner Provisioner
-	// RenderPDF writes a certificate file as PDF; nil makes
-	// /certificates/{id}/pdf answer 501.
+	// RenderPDF writes a certificate file as PDF; certificate.RenderPDF
+	// by default.
 	RenderPDF func(w io.Writer, file []byte) error
 	// Topics builds device topics.
 	Topics wire.Topics
@@ -148,6 +148,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.RenderPDF == nil {
+		c.RenderPDF = renderPDF
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader

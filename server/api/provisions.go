@@ -15,6 +15,7 @@ import (
 type BundleInput struct {
 	DeviceID, AssetTag, Class string
 	ServerURL                 string
+	CAPin                     string // the join command's --ca-pin when the server speaks TLS
 	EnrollToken               string
 	ProvisionJob              string
 }
@@ -60,10 +61,17 @@ func (a *API) createProvision(w http.ResponseWriter, r *http.Request, p fleet.Pr
 		a.fail(w, r, err)
 		return
 	}
-	bundle, err := a.cfg.Provisioner.Bundle(req.Profile, BundleInput{
+	in := BundleInput{
 		DeviceID: d.ID, AssetTag: d.AssetTag, Class: d.Class, ServerURL: a.cfg.PublicURL,
 		EnrollToken: token, ProvisionJob: job.ID,
-	})
+	}
+	if len(a.cfg.CACert) > 0 {
+		if in.CAPin, err = caPin(a.cfg.CACert); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	bundle, err := a.cfg.Provisioner.Bundle(req.Profile, in)
 	if err == nil {
 		err = a.sendCommand(d.ID, wire.CmdProvision, job.ID, wire.ProvisionArgs{Job: job.ID, Profile: req.Profile, Bundle: bundle}, job.ExpiresAt)
 	}

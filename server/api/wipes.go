@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/certificate"
 	"github.com/valise-numerique/valise/internal/wire"
 	"github.com/valise-numerique/valise/server/fleet"
 )
@@ -210,6 +211,15 @@ func (a *API) certificatePDF(w http.ResponseWriter, r *http.Request, _ fleet.Pri
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf.Bytes())
+}
+
+// renderPDF renders a stored certificate file with certificate.RenderPDF.
+func renderPDF(w io.Writer, file []byte) error {
+	f, err := certificate.ParseFile(file)
+	if err != nil {
+		return err
+	}
+	return certificate.RenderPDF(w, f)
 }
 
 // importCertificate answers POST /api/v1/devices/{ref}/certificates/import:

@@ -178,8 +178,8 @@ func TestWipeCycleOverHTTP(t *testing.T) {
 	if !strings.Contains(sk.PEM, "BEGIN PUBLIC KEY") {
 		t.Errorf("server key PEM: %q", sk.PEM)
 	}
-	if code, b := e.do(t, "GET", "/api/v1/certificates/"+certID+"/pdf", tech, ""); code != http.StatusNotImplemented {
-		t.Errorf("pdf without renderer: %d %s", code, b)
+	if code, b := e.do(t, "GET", "/api/v1/certificates/"+certID+"/pdf", tech, ""); code != http.StatusOK || !strings.HasPrefix(string(b), "%PDF-") {
+		t.Errorf("pdf: %d %.40q", code, b)
 	}
 
 	var pj apitype.ProvisionJob
