@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"slices"
 	"strings"
@@ -343,11 +342,9 @@ func wlanProfile(w WiFi) string {
 	return s.String()
 }
 
-func xmlText(s string) string {
-	var out strings.Builder
-	xml.EscapeText(&out, []byte(s)) // writes to a strings.Builder never fail
-	return out.String()
-}
+// xmlText escapes s for XML character data. Render refused control
+// characters, so &, < and > are all there is to escape.
+var xmlText = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
 // windowsCommandLine joins args as Windows programs split them
 // (CommandLineToArgvW). It refuses '"', '%' and '^', which cmd.exe, if it
