@@ -100,6 +100,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				Usage: "PEM certificate chain (leaf first) to serve instead of the server's own CA; agents pin its last certificate"},
 			&cli.StringFlag{Name: "tls-key", EnvVars: []string{"VALISE_TLS_KEY"},
 				Usage: "PEM key of --tls-cert"},
+			&cli.StringFlag{Name: "kit-wifi-ssid", EnvVars: []string{"VALISE_KIT_WIFI_SSID"},
+				Usage: "Wi-Fi network that provisioned laptops and tablets join (the kits' hotspots)"},
+			&cli.StringFlag{Name: "kit-wifi-key", EnvVars: []string{"VALISE_KIT_WIFI_KEY"},
+				Usage: "WPA passphrase of --kit-wifi-ssid (prefer the environment variable)"},
+			&cli.StringFlag{Name: "profiles", EnvVars: []string{"VALISE_PROFILES"},
+				Usage: "directory of provisioning profiles (*.toml) to use instead of the built-in ones"},
 			&cli.StringFlag{Name: "topic-prefix", EnvVars: []string{"VALISE_TOPIC_PREFIX"},
 				Usage: "MQTT topic prefix (default valise/v1)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"VALISE_LOG_LEVEL"},
@@ -127,6 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				TLSCertFile:  c.String("tls-cert"),
 				TLSKeyFile:   c.String("tls-key"),
 				TopicPrefix:  c.String("topic-prefix"),
+				KitWiFiSSID:  c.String("kit-wifi-ssid"),
+				KitWiFiKey:   c.String("kit-wifi-key"),
+				ProfilesDir:  c.String("profiles"),
 				Logger:       logger,
 			})
 			if err != nil {
