@@ -9,9 +9,17 @@
 // again on the same state dir, or enrolling again into a fresh one with the
 // same seed, gives the same devices on the server. Each device keeps its
 // agent state under StateDir/sim-NNN/.
+//
+// Wipes and provisioning run through the real agent too. Each laptop and
+// tablet carries a small disk image (StateDir/sim-NNN/disk.img, filled
+// with pseudo-random "user data" when it is made) that a wipe command
+// really overwrites and verifies with package wipe's executor; a hotspot's
+// wipe is a factory reset that empties its simulated SMS boxes and rotates
+// its SSID, Wi-Fi key and admin password (hotspot.json).
 package simulate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,6 +58,10 @@ type Options struct {
 	Seed uint64
 	// EnrollConcurrency bounds the enrolments in progress. Zero means 8.
 	EnrollConcurrency int
+	// DiskBytes is the size of each laptop's and tablet's disk image,
+	// made at its first start. Zero means DefaultDiskBytes; negative
+	// means no disk images, and wipe commands are refused.
+	DiskBytes int64
 	// HTTPClient posts enrolments. Nil means the agent's default.
 	HTTPClient *http.Client
 	// Agent is the template of every device's agent configuration
@@ -128,6 +140,21 @@ func Run(ctx context.Context, o Options) error {
 			cfg.Source = d
 			cfg.Interval = o.Interval
 			cfg.Logger = o.Logger.With("sim", i)
+			if cfg.AgentVersion == "" {
+				cfg.AgentVersion = "simulate"
+			}
+			if cfg.HTTPClient == nil {
+				cfg.HTTPClient = o.HTTPClient
+			}
+			if o.DiskBytes >= 0 {
+				if err := d.EnsureDisk(cfg.StateDir, cmp.Or(o.DiskBytes, DefaultDiskBytes)); err != nil {
+					errs[i] = fmt.Errorf("simulated device %d: %w", i, err)
+					return
+				}
+				if w := d.Wiper(cfg.StateDir); w != nil {
+					cfg.Wiper = w
+				}
+			}
 			if err := agent.Run(ctx, cfg); err != nil {
 				errs[i] = fmt.Errorf("simulated device %d: %w", i, err)
 			}

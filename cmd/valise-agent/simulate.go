@@ -24,6 +24,7 @@ func simulateCommand(stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "state", Value: "./valise-sim", Usage: "state `DIR` of the simulated devices"},
 			&cli.StringFlag{Name: "class", Usage: "make every device a laptop, tablet or hotspot (default: a mix, then the token's class)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "fleet seed: same seed, same devices (default: kept in DIR)"},
+			&cli.IntFlag{Name: "disk-mib", Value: simulate.DefaultDiskBytes >> 20, Usage: "size in `MiB` of each laptop's and tablet's disk image, which wipe commands really erase (0: none, wipes refused)"},
 			logFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -37,7 +38,10 @@ func simulateCommand(stderr io.Writer) *cli.Command {
 			opts := simulate.Options{
 				Count: c.Int("count"), Server: c.String("server"), Token: c.String("token"),
 				StateDir: c.String("state"), Interval: c.Duration("interval"), Class: c.String("class"),
-				Seed: c.Uint64("seed"), Logger: log,
+				Seed: c.Uint64("seed"), Logger: log, DiskBytes: int64(c.Int("disk-mib")) << 20,
+			}
+			if c.Int("disk-mib") <= 0 {
+				opts.DiskBytes = -1
 			}
 			if err := opts.Validate(); err != nil {
 				return usageError{err}
