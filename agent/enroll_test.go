@@ -220,7 +220,9 @@ func TestEnrollDeviceKey(t *testing.T) {
 		defer es.mu.Unlock()
 		return key, es.reqs[len(es.reqs)-1].DeviceKey
 	}
-	pub := func(k ed25519.PrivateKey) string { return base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)) }
+	pub := func(k ed25519.PrivateKey) string {
+		return base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey))
+	}
 
 	dir := t.TempDir()
 	first, sent := enrol(dir)
