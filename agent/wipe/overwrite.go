@@ -261,6 +261,7 @@ func (p *passer) pass(ctx context.Context, phase string, next ranges, total int6
 	fail := func(err error) {
 		errOnce.Do(func() { first = err; cancel() })
 	}
+	start := p.o.Now()
 	zero := make([]byte, p.o.BufferSize)
 	for range p.o.Depth {
 		w := &worker{buf: alignedBuf(p.o.BufferSize), zero: zero}
@@ -287,7 +288,7 @@ func (p *passer) pass(ctx context.Context, phase string, next ranges, total int6
 	reported := make(chan struct{})
 	go func() {
 		defer close(reported)
-		p.report(phase, total, stop)
+		p.report(phase, total, start, stop)
 	}()
 	wg.Wait()
 	close(stop)
@@ -303,12 +304,11 @@ func (p *passer) pass(ctx context.Context, phase string, next ranges, total int6
 
 // report calls Options.Progress every ProgressEvery until stop closes, and
 // once more at the end.
-func (p *passer) report(phase string, total int64, stop <-chan struct{}) {
+func (p *passer) report(phase string, total int64, start time.Time, stop <-chan struct{}) {
 	if p.o.Progress == nil {
 		<-stop
 		return
 	}
-	start := p.o.Now()
 	lastAt, lastDone := start, int64(0)
 	send := func(final bool) {
 		now := p.o.Now()
