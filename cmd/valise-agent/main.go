@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			runCommand(stderr),
 			inventoryCommand(),
 			simulateCommand(stderr),
+			wipeCommand(),
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
 			fmt.Fprintf(stderr, "valise-agent: unknown command %q (see valise-agent --help)\n", name)
