@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -228,5 +229,34 @@ func (f *Fleet) importExternal(by Principal, ref string, build func(d Device) (c
 // evidence for a device: it is accepted only if a wiped drive's serial is
 // one of the device's disks.
 func (f *Fleet) ImportNwipe(by Principal, ref string, raw []byte) (CertRecord, error) {
-	return CertRecord{}, fmt.Errorf("%w: this server cannot read nwipe logs yet", ErrUnavailable)
+	if !by.Allowed(RoleTechnician) {
+		return CertRecord{}, fmt.Errorf("%w: only a technician or an admin may import wipe evidence", ErrForbidden)
+	}
+	log, err := certificate.ParseNwipeLog(bytes.NewReader(raw))
+	if err != nil {
+		return CertRecord{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return f.importExternal(by, ref, func(d Device) (certificate.Certificate, error) {
+		asset := certificate.Asset{
+			DeviceID: d.ID, AssetTag: d.AssetTag, Class: d.Class, Vendor: d.Vendor, Model: d.Model,
+			Serial: d.Fingerprint.SystemSerial, UUID: d.Fingerprint.UUID,
+		}
+		if len(d.Fingerprint.IMEIs) > 0 {
+			asset.IMEI = d.Fingerprint.IMEIs[0]
+		}
+		c, err := certificate.FromNwipeDisks(log, asset, d.Fingerprint.DiskSerials, by.Name, raw)
+		if err != nil {
+			return c, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		if c.Result != certificate.ResultSucceeded {
+			var why []string
+			for _, m := range c.Media {
+				if m.Error != "" {
+					why = append(why, m.Name+": "+m.Error)
+				}
+			}
+			return c, fmt.Errorf("%w: the log does not show a completed, verified wipe (%s)", ErrInvalid, strings.Join(why, "; "))
+		}
+		return c, nil
+	})
 }
