@@ -104,11 +104,20 @@ func eventValue(raw json.RawMessage) string {
 	for _, k := range keys {
 		v := obj[k]
 		if vs, ok := v.(string); ok {
-			parts = append(parts, k+"="+vs)
+			parts = append(parts, k+"="+shortHash(vs))
 			continue
 		}
 		vb, _ := json.Marshal(v)
 		parts = append(parts, k+"="+string(vb))
 	}
 	return oneLine(strings.Join(parts, " "))
+}
+
+// shortHash cuts a long hex string (a SHA-256) to its first 12 digits, as
+// enough to recognise it in a table: valise certificate show has it whole.
+func shortHash(s string) string {
+	if len(s) < 32 || strings.Trim(s, "0123456789abcdef") != "" {
+		return s
+	}
+	return s[:12] + "…"
 }

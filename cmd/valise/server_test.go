@@ -10,7 +10,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +20,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +76,9 @@ type testServer struct {
 	pub    *recorder
 	key    ed25519.PublicKey
 	seq    map[string]uint64 // next envelope seq by device
+
+	mu        sync.Mutex
+	eventErrs []error // what the fleet said of the devices' events
 }
 
 // publicURL is where agents reach the server, as join commands say.
@@ -87,7 +93,7 @@ func newTestServer(t *testing.T) *testServer {
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: testNow}
 	quiet := slog.New(slog.DiscardHandler)
-	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: clk.Now, Logger: quiet,
+	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: clk.Now, Logger: quiet, ServerKey: serverKey,
 		Rand: rand.NewChaCha8([32]byte{'v', 'a', 'l', 'i', 's', 'e'})})
 	if err != nil {
 		t.Fatal(err)
@@ -96,26 +102,56 @@ func newTestServer(t *testing.T) *testServer {
 	if _, err := f.BootstrapAdmin(func(s string) error { admin = s; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	pub, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := &recorder{}
 	a, err := api.New(api.Config{
-		Fleet: f, Telemetry: st, Health: st, Publisher: rec, CommandKey: key,
+		Fleet: f, Telemetry: st, Health: st, Publisher: rec, CommandKey: serverKey,
+		Provisioner: testProvisioner{}, RenderPDF: testPDF,
 		PublicURL: publicURL, MQTTURL: "tcp://valise.example.org:1883", Now: clk.Now, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ing, err := ingest.New(ingest.Config{Store: st, Now: clk.Now, Logger: quiet})
+	ts := &testServer{admin: admin, fleet: f, clock: clk, pub: rec, key: serverKey.Public().(ed25519.PublicKey), seq: map[string]uint64{}}
+	ts.ingest, err = ingest.New(ingest.Config{Store: st, Now: clk.Now, Logger: quiet, OnEvent: ts.handleEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ing.Close() })
+	t.Cleanup(func() { ts.ingest.Close() })
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	return &testServer{URL: srv.URL, admin: admin, fleet: f, ingest: ing, clock: clk, pub: rec, key: pub, seq: map[string]uint64{}}
+	ts.URL = srv.URL
+	return ts
+}
+
+// handleEvent gives the fleet a device's event, as the server does, and
+// keeps the errors for the test to check.
+func (s *testServer) handleEvent(device string, ev wire.Event) {
+	if err := s.fleet.HandleEvent(device, ev); err != nil {
+		s.mu.Lock()
+		s.eventErrs = append(s.eventErrs, fmt.Errorf("%s %s: %w", device, ev.Type, err))
+		s.mu.Unlock()
+	}
+}
+
+// testProvisioner knows one profile per class, laptop-linux and so on, and
+// renders a bundle that holds just the enrolment token and job.
+type testProvisioner struct{}
+
+func (testProvisioner) CheckProfile(name, class string) error {
+	if !strings.HasPrefix(name, class+"-") {
+		return fmt.Errorf("%w: no profile %q for a %s", fleet.ErrNotFound, name, class)
+	}
+	return nil
+}
+
+func (testProvisioner) Bundle(profile string, in api.BundleInput) (json.RawMessage, error) {
+	return json.Marshal(map[string]string{"profile": profile, "token": in.EnrollToken, "job": in.ProvisionJob})
+}
+
+// testPDF stands for the PDF renderer: a PDF header and the file's size.
+func testPDF(w io.Writer, file []byte) error {
+	_, err := fmt.Fprintf(w, "%%PDF-1.4\n%% certificate of %d bytes\n%%%%EOF\n", len(file))
+	return err
 }
 
 // fixture reads testdata/fleet/name.
@@ -153,7 +189,15 @@ func (s *testServer) enrollInventory(t *testing.T, class string, inv *wire.Inven
 	if err := json.Unmarshal([]byte(r.stdout), &tok); err != nil || tok.Token == "" {
 		t.Fatalf("enroll-token create --json printed %q: %v", r.stdout, err)
 	}
-	body, _ := json.Marshal(wire.EnrollRequest{Token: tok.Token, Fingerprint: wire.FingerprintOf(inv), Inventory: *inv, AgentVersion: "test"})
+	return s.enrollWith(t, wire.EnrollRequest{Token: tok.Token, Fingerprint: wire.FingerprintOf(inv), Inventory: *inv, AgentVersion: "test"})
+}
+
+// enrollWith posts an enrolment as an agent does, with the device key of
+// the tests, and returns the device id.
+func (s *testServer) enrollWith(t *testing.T, req wire.EnrollRequest) string {
+	t.Helper()
+	req.DeviceKey = base64.StdEncoding.EncodeToString(deviceKey.Public().(ed25519.PublicKey))
+	body, _ := json.Marshal(req)
 	resp, err := http.Post(s.URL+wire.EnrollPath, "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +205,7 @@ func (s *testServer) enrollInventory(t *testing.T, class string, inv *wire.Inven
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("enrol %s: %d %s", inv.System.Model, resp.StatusCode, answer)
+		t.Fatalf("enrol %s: %d %s", req.Inventory.System.Model, resp.StatusCode, answer)
 	}
 	var er wire.EnrollResponse
 	if err := json.Unmarshal(answer, &er); err != nil {
