@@ -53,6 +53,8 @@ func TestUsage(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, 2, "--log-level"},
 		{"bad address", []string{"--http", "8080"}, 2, "HTTPAddr"},
 		{"bad mqtt url", []string{"--mqtt-url", "http://broker"}, 2, "MQTTURL"},
+		{"tls cert without key", []string{"--tls-cert", "server.crt"}, 2, "TLSCertFile and TLSKeyFile"},
+		{"missing tls cert", []string{"--data", dir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--tls-cert", dir + "/none.crt", "--tls-key", dir + "/none.key"}, 1, "load TLS certificate"},
 		{"port in use", []string{"--data", dir, "--http", busy.Addr().String(), "--mqtt", "127.0.0.1:0"}, 1, "listen for HTTP"},
 	}
 	for _, tt := range tests {
