@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/certificate"
 	"github.com/valise-numerique/valise/internal/wire"
+	"github.com/valise-numerique/valise/server"
 )
 
 // client calls the API with a bearer token.
@@ -207,7 +209,10 @@ func waitJob(t *testing.T, c client, id string) apitype.WipeJob {
 // its embedded broker: the test plays the agent.
 func TestWipeCycle(t *testing.T) {
 	dir := t.TempDir()
-	s := start(t, dir)
+	s := startConfig(t, server.Config{
+		DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", Logger: quiet,
+		KitWiFiSSID: "Valise-Kit-07", KitWiFiKey: "correct horse battery",
+	})
 	base := "http://" + s.HTTPAddr()
 	admin := client{t: t, base: base, token: readToken(t, dir)}
 	var tok apitype.EnrollToken
@@ -286,6 +291,37 @@ func TestWipeCycle(t *testing.T) {
 	if dev.State != "wiped" {
 		t.Fatalf("device: %s", dev.State)
 	}
+	var pj apitype.ProvisionJob
+	admin.do("POST", "/api/v1/provisions", apitype.ProvisionRequest{Device: a.en.AssetTag, Profile: "laptop-linux"}, &pj, http.StatusCreated)
+	cmd = a.command()
+	var pargs wire.ProvisionArgs
+	if err := json.Unmarshal(cmd.Args, &pargs); err != nil || cmd.Type != wire.CmdProvision || pargs.Job != pj.ID {
+		t.Fatalf("provision command %s %+v %v", cmd.Type, pargs, err)
+	}
+	var bundle struct {
+		Enroll struct {
+			Server, Token string
+			ProvisionJob  string `json:"provision_job"`
+		}
+		WiFi []struct{ SSID string }
+	}
+	if err := json.Unmarshal(pargs.Bundle, &bundle); err != nil || bundle.Enroll.Token == "" || bundle.Enroll.Server != base {
+		t.Fatalf("bundle: %s (%v)", pargs.Bundle, err)
+	}
+	if len(bundle.WiFi) == 0 || bundle.WiFi[0].SSID != "Valise-Kit-07" {
+		t.Errorf("bundle Wi-Fi: %+v", bundle.WiFi)
+	}
+	// The reinstalled device comes back with the bundle's token.
+	_, newKey, _ := ed25519.GenerateKey(nil)
+	en := enrolAgent(t, base, bundle.Enroll.Token, bundle.Enroll.ProvisionJob, a.inv, newKey)
+	if en.DeviceID != a.en.DeviceID || en.AssetTag != a.en.AssetTag {
+		t.Fatalf("re-enrolled as %s %s", en.DeviceID, en.AssetTag)
+	}
+	admin.do("GET", "/api/v1/provisions/"+pj.ID, nil, &pj, http.StatusOK)
+	admin.do("GET", "/api/v1/devices/"+a.en.DeviceID, nil, &dev, http.StatusOK)
+	if pj.State != apitype.JobSucceeded || dev.State != "ready" {
+		t.Fatalf("after re-enrolment: job %s %q, device %s", pj.State, pj.Error, dev.State)
+	}
 	var av apitype.AuditVerify
 	admin.do("GET", "/api/v1/audit/verify", nil, &av, http.StatusOK)
 	if !av.OK {
@@ -296,4 +332,37 @@ func TestWipeCycle(t *testing.T) {
 	if len(evs) < 10 || evs[0].Action != "enrol" {
 		t.Errorf("history: %d events, first %+v", len(evs), evs[0])
 	}
+}
+
+// startConfig is start with a configuration of the test's own.
+func startConfig(t *testing.T, cfg server.Config) *server.Server {
+	t.Helper()
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		cancel()
+		t.Fatalf("Run: %v", err)
+	case <-time.After(wait):
+		cancel()
+		t.Fatal("server not ready in time")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run after cancel: %v", err)
+			}
+		case <-time.After(wait):
+			t.Error("server did not shut down in time")
+		}
+	})
+	return s
 }
