@@ -51,7 +51,12 @@ type Config struct {
 	// and its key, served instead of the server's own; they turn TLS on.
 	// Agents then pin the last certificate of the file: the root if the
 	// file ends with it, else its last intermediate, or the leaf itself
-	// when the file holds only the leaf (a new pin at each renewal).
+	// when the file holds only the leaf (a new pin at each renewal). The
+	// files are read at start: restart the server after renewing them.
+	//
+	// Agents use the pinned certificate as the only root for MQTT over TLS
+	// too: an external ssl:// broker (MQTTURL) must serve a certificate
+	// that chains to it.
 	TLSCertFile, TLSKeyFile string
 	// TopicPrefix is the MQTT topic prefix; wire.DefaultPrefix by default.
 	TopicPrefix string
