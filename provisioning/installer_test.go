@@ -493,6 +493,18 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("unit lacks %q", want)
 		}
 	}
+	// systemd's own check, where it is installed, with a stand-in binary.
+	if _, err := exec.LookPath("systemd-analyze"); err == nil {
+		dir := t.TempDir()
+		unit := strings.ReplaceAll(SystemdUnit, "ExecStart="+LinuxAgentPath, "ExecStart=/bin/true")
+		path := filepath.Join(dir, "valise-agent.service")
+		if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("systemd-analyze", "verify", path).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+		}
+	}
 	if !strings.HasPrefix(OpenWrtInit, "#!/bin/sh /etc/rc.common\n") || !strings.Contains(OpenWrtInit, "USE_PROCD=1") {
 		t.Error("the OpenWrt init script is not a procd script")
 	}
