@@ -117,3 +117,44 @@ func TestQueuedMaintenanceEventIsUploaded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWipeStoppedCleanly checks a stop (SIGTERM) during a wipe: the job
+// ends failed, interrupted, once, and no journal entry is left to report
+// it a second time at the next start.
+func TestWipeStoppedCleanly(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	key := newCommandKey(t)
+	dir := writeState(t, b.addr, key)
+	withDeviceKey(t, dir)
+	disk := randomDisk(t, 4<<20)
+	cfg := testConfig(dir, &testSource{})
+	cfg.Wiper = &fileWiper{path: disk, delay: 100 * time.Millisecond}
+	stop := startAgent(t, cfg)
+	waitFor(t, "online presence", func() bool { return b.retained(presenceTopic()) == wire.PresenceOnline })
+	sendCommand(t, b, key, "c-stop", wire.CmdWipe, "n-stop", time.Now(), wire.WipeArgs{Job: "job-stop", Operator: "t"})
+	waitFor(t, "the wipe in progress", func() bool { return len(eventsOf(t, b, wire.EventWipeProgress)) > 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	sp := openSpool(t, dir)
+	jobs, err := sp.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 0 {
+		t.Errorf("journal after a clean stop = %v, want empty", jobs)
+	}
+	sp.Close()
+
+	stop = startAgent(t, cfg)
+	waitFor(t, "the result", func() bool { return len(wipeResults(t, b)) > 0 })
+	// An agent_started event after the result shows nothing else is coming.
+	waitFor(t, "the restart", func() bool { return len(eventsOf(t, b, wire.EventAgentStarted)) >= 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	res := wipeResults(t, b)
+	if len(res) != 1 || res[0].OK || res[0].Error != interruptedWipe {
+		t.Errorf("results = %+v, want one failed %q", res, interruptedWipe)
+	}
+}
