@@ -162,6 +162,8 @@ func TestCertificateVerify(t *testing.T) {
 			marks("✓", "✓", "–", "✓", "✓", "✓", "✗"), "valise: certificate " + files["valid"] + " is invalid: chain check failed"},
 		{"countersigned by another server", []string{files["other"], "--server-key", files["key base64"]}, 1,
 			marks("✓", "✓", "–", "✓", "✗", "·", "·"), "valise: certificate " + files["other"] + " is invalid: server key check failed"},
+		{"not countersigned, accepted", []string{files["unsigned"], "--unsigned"}, 0,
+			marks("✓", "✓", "–", "–", "–", "✓", "–"), ""},
 		{"not countersigned", []string{files["unsigned"], "--server-key", files["key base64"]}, 1,
 			marks("✓", "✓", "–", "✗", "·", "·", "·"), "valise: certificate " + files["unsigned"] + " is invalid: server countersignature check failed"},
 		{"serial changed", []string{files["serial"], "--server-key", files["key base64"]}, 1,

@@ -272,6 +272,13 @@ func TestCompletion(t *testing.T) {
 		{"flag values", []string{"enroll-token", "create", "--class"}, "laptop\ntablet\nhotspot\nother\n"},
 		{"device tags from the server", []string{"devices", "show"}, "VAL-0001\nVAL-0002\nVAL-0003\nVAL-0004\n"},
 		{"shells", []string{"completion"}, "bash\nzsh\nfish\n"},
+		{"wipe methods", []string{"wipe", "VAL-0001", "--method"}, strings.Join(methodNames(), "\n") + "\n"},
+		{"devices to wipe, not given yet", []string{"wipe", "VAL-0002"}, "VAL-0001\nVAL-0003\nVAL-0004\n"},
+		{"device of a certificate", []string{"certificate", "show"}, "VAL-0001\nVAL-0002\nVAL-0003\nVAL-0004\n"},
+		{"device to import for", []string{"certificate", "import"}, "VAL-0001\nVAL-0002\nVAL-0003\nVAL-0004\n"},
+		{"then its log file", []string{"certificate", "import", "VAL-0001"}, ""},
+		{"wipe: status or devices", []string{"wipe"}, "status\nVAL-0001\nVAL-0002\nVAL-0003\nVAL-0004\n"},
+		{"profiles", []string{"provision", "VAL-0001", "--profile"}, strings.Join(profileNames, "\n") + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

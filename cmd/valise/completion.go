@@ -77,14 +77,17 @@ func (e *env) complete(c *cli.Context) {
 		return
 	}
 	for _, sub := range cmd.Subcommands {
-		if !sub.Hidden && sub.Name != "help" {
+		if !sub.Hidden && sub.Name != "help" && c.NArg() == 0 {
 			fmt.Fprintln(w, sub.Name)
 		}
 	}
 	switch {
-	case cmd.ArgsUsage == refArg && c.NArg() == 0:
+	case cmd.ArgsUsage == refArg+"…",
+		c.NArg() == 0 && (cmd.ArgsUsage == refArg || cmd.ArgsUsage == certRefArg || strings.HasPrefix(cmd.ArgsUsage, refArg+" ")):
 		for _, ref := range e.deviceRefs(c) {
-			fmt.Fprintln(w, ref)
+			if !slices.Contains(c.Args().Slice(), ref) {
+				fmt.Fprintln(w, ref)
+			}
 		}
 	case cmd.Name == "completion" && c.NArg() == 0:
 		fmt.Fprintln(w, "bash\nzsh\nfish")
@@ -117,6 +120,14 @@ func flagValues(flag string) []string {
 		return apitype.Metrics
 	case "state":
 		return []string{"intake", "needs_wipe", "wiping", "wipe_failed", "wiped", "provisioning", "ready", "on_loan", "maintenance", "lost", "retired"}
+	case "method":
+		return methodNames()
+	case "verify":
+		return verifyModes
+	case "destination":
+		return destinations
+	case "profile":
+		return profileNames
 	}
 	return nil
 }

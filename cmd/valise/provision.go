@@ -12,6 +12,10 @@ import (
 	"github.com/valise-numerique/valise/internal/apitype"
 )
 
+// profileNames are the profiles shipped with Valise, for help and
+// completion; a server may have others.
+var profileNames = []string{"laptop-linux", "laptop-windows", "tablet-android", "hotspot-hilink", "hotspot-openwrt"}
+
 func (e *env) provisionCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "provision",
@@ -21,7 +25,7 @@ func (e *env) provisionCommand() *cli.Command {
 			"single-use enrolment token bound to it. The device must be wiped; it becomes ready\n" +
 			"when it re-enrols as the same hardware and its wipe certificate still holds.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "profile", Usage: "profile `NAME`: laptop-linux, laptop-windows, tablet-android, hotspot-hilink, hotspot-openwrt…"},
+			&cli.StringFlag{Name: "profile", Usage: "profile `NAME`: " + strings.Join(profileNames, ", ") + "…"},
 			&cli.BoolFlag{Name: "wait", Usage: "follow the job until it ends"},
 			jsonFlag(),
 		},
@@ -36,7 +40,7 @@ func (e *env) provision(c *cli.Context) error {
 	}
 	profile := strings.TrimSpace(c.String("profile"))
 	if profile == "" {
-		return usagef(c, "--profile is required: laptop-linux, laptop-windows, tablet-android, hotspot-hilink, hotspot-openwrt…")
+		return usagef(c, "--profile is required: %s…", strings.Join(profileNames, ", "))
 	}
 	cl, err := e.client(c)
 	if err != nil {
