@@ -284,7 +284,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.mu.Lock()
 	s.httpAddr = ln.Addr().String()
 	s.mu.Unlock()
-	s.log.Info("valise-server ready", "api", publicURL, "http", s.httpAddr, "mqtt", agentMQTT, "data", dir)
+	s.log.Info("valise-server ready", "api", publicURL, "http", s.httpAddr, "mqtt", agentMQTT, "data", dir, "ca_pin", srvTLS.pin())
 	close(s.ready)
 	go expireJobs(ctx, fl, s.log)
 

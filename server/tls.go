@@ -492,6 +492,14 @@ func (t *serverTLS) mqttScheme() string {
 	return "ssl"
 }
 
+// pin is the join commands' --ca-pin; "none" without TLS.
+func (t *serverTLS) pin() string {
+	if t == nil {
+		return "none"
+	}
+	return t.Pin()
+}
+
 // caPEM is the PEM of the pinned certificate; nil without TLS.
 func (t *serverTLS) caPEM() []byte {
 	if t == nil {
