@@ -234,7 +234,11 @@ func Parse(file string, data []byte) (Profile, error) {
 				first, line = k, l
 			}
 		}
-		return Profile{}, fmt.Errorf("%w: %s:%d: unknown key %q", ErrProfile, file, line, first.String())
+		where := file
+		if line > 0 {
+			where = fmt.Sprintf("%s:%d", file, line)
+		}
+		return Profile{}, fmt.Errorf("%w: %s: unknown key %q", ErrProfile, where, first.String())
 	}
 	if err := p.validate(); err != nil {
 		return Profile{}, fmt.Errorf("%w: %s: %v", ErrProfile, file, err)

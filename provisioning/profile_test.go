@@ -93,6 +93,9 @@ func TestParseErrors(t *testing.T) {
 		}, `test.toml:13: unknown key "system.local"`},
 		{"unknown key in an array of tables", func(s string) string { return s + "titel = \"x\"\n" }, `test.toml:30: unknown key "kiosk.bookmarks.titel"`},
 		{"unknown table", func(s string) string { return s + "\n[printer]\nname = \"hp\"\n" }, `test.toml:31: unknown key "printer"`},
+		{"unknown key in an inline table", func(s string) string {
+			return strings.Replace(s, `install = ["chromium"]`, `install = ["chromium"]`+"\nextra = {name = \"x\"}", 1)
+		}, `test.toml:22: unknown key "packages.extra"`},
 		{"syntax", func(s string) string { return strings.Replace(s, `class = "laptop"`, `class = "laptop`, 1) }, "test.toml:2:"},
 		{"wrong type", func(s string) string { return strings.Replace(s, `interval = "60s"`, `interval = 60`, 1) }, "test.toml:7:"},
 		{"no agent interval", func(s string) string { return strings.Replace(s, `interval = "60s"`+"\n", "", 1) }, "agent: interval"},
