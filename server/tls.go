@@ -131,6 +131,11 @@ func (t *serverTLS) loadGiven(certFile, keyFile string) error {
 	if err != nil {
 		return fmt.Errorf("load TLS certificate %s and key %s: %w", certFile, keyFile, err)
 	}
+	if cert.Leaf == nil { // filled by LoadX509KeyPair unless GODEBUG x509keypairleaf=0
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return fmt.Errorf("load TLS certificate %s: %w", certFile, err)
+		}
+	}
 	last, err := x509.ParseCertificate(cert.Certificate[len(cert.Certificate)-1])
 	if err != nil {
 		return fmt.Errorf("load TLS certificate %s: %w", certFile, err)
