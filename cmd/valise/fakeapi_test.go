@@ -215,6 +215,10 @@ func (f *fakeAPI) createProvision(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 404, apitype.CodeNotFound, "no device matches %s", req.Device)
 		return
 	}
+	if req.Profile != "laptop-linux" {
+		apiError(w, 404, apitype.CodeNotFound, "no provisioning profile %q", req.Profile)
+		return
+	}
 	script := f.provs[d.AssetTag]
 	if script == nil {
 		apiError(w, 409, apitype.CodeConflict, "%s is %s: only a wiped device can be provisioned", d.AssetTag, d.State)

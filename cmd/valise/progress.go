@@ -13,6 +13,11 @@ import (
 // barWidth is the number of cells of a progress bar.
 const barWidth = 20
 
+// maxRedraw is the most jobs redrawn in place on a terminal; past it, the
+// lines would not fit a screen and moving the cursor up would fail, so
+// lines are printed as off a terminal.
+const maxRedraw = 20
+
 // progress draws one line per wipe job, from the jobs' snapshots the
 // server gives. On a terminal the lines are redrawn in place; elsewhere (a
 // pipe, a log file) a job's line is printed again only when its state or
@@ -28,6 +33,7 @@ type progress struct {
 	w     io.Writer
 	tty   bool
 	drawn int               // lines drawn last time (terminal)
+	frame string            // what was drawn last time (terminal)
 	last  map[string]string // job id → key of its last line printed (elsewhere)
 	prev  map[string]sample // job id → previous bytes done, for the rate when the agent gives none
 	rate  map[string]float64
@@ -49,21 +55,28 @@ func (p *progress) update(jobs []apitype.WipeJob) {
 	for _, j := range jobs {
 		width = max(width, len([]rune(jobTag(j))))
 	}
-	var b strings.Builder
-	if p.tty && p.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", p.drawn) // back to the first line
-	}
+	redraw := p.tty && len(jobs) <= maxRedraw
+	var frame, b strings.Builder
 	for _, j := range jobs {
 		line, key := p.line(j, width)
 		switch {
-		case p.tty:
-			b.WriteString("\x1b[2K" + line + "\n")
+		case redraw:
+			frame.WriteString("\x1b[2K" + line + "\n")
 		case p.last[j.ID] != key:
 			b.WriteString(line + "\n")
 		}
 		p.last[j.ID] = key
 	}
-	p.drawn = len(jobs)
+	if redraw {
+		if frame.String() == p.frame {
+			return // nothing moved: no flicker
+		}
+		if p.drawn > 0 {
+			fmt.Fprintf(&b, "\x1b[%dA", p.drawn) // back to the first line
+		}
+		b.WriteString(frame.String())
+		p.drawn, p.frame = len(jobs), frame.String()
+	}
 	io.WriteString(p.w, b.String())
 }
 

@@ -48,7 +48,7 @@ func (e *env) provision(c *cli.Context) error {
 	}
 	job, err := cl.CreateProvision(c.Context, apitype.ProvisionRequest{Device: pos[0], Profile: profile})
 	if err != nil {
-		return deviceError(c, pos[0], err)
+		return explain(c, err) // a 404 may be the device's or the profile's: the server says which
 	}
 	if !c.Bool("wait") {
 		if e.wantJSON(c) {

@@ -47,13 +47,14 @@ func TestProvision(t *testing.T) {
 		t.Errorf("--json: %+v, %v", job, err)
 	}
 
-	tests := []struct{ name, ref, want string }{
-		{"not wiped", "VAL-0003", "valise: VAL-0003 is intake: only a wiped device can be provisioned\n"},
-		{"unknown device", "VAL-0099", "valise: no device matches VAL-0099\n"},
+	tests := []struct{ name, ref, profile, want string }{
+		{"not wiped", "VAL-0003", "laptop-linux", "valise: VAL-0003 is intake: only a wiped device can be provisioned\n"},
+		{"unknown device", "VAL-0099", "laptop-linux", "valise: no device matches VAL-0099\n"},
+		{"unknown profile", "VAL-0001", "laptop-bsd", "valise: no provisioning profile \"laptop-bsd\"\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := runCLI(t, f.URL, "tok", "provision", tt.ref, "--profile", "laptop-linux", "--wait")
+			r := runCLI(t, f.URL, "tok", "provision", tt.ref, "--profile", tt.profile, "--wait")
 			if r.code != 1 || r.stderr != tt.want || r.stdout != "" {
 				t.Errorf("exit %d, stdout %q, stderr %q; want 1, %q", r.code, r.stdout, r.stderr, tt.want)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,30 @@ func TestProgress(t *testing.T) {
 		"\x1b[2K" + "d0010     erasing    █░░░░░░░░░░░░░░░░░░░    9 %  12.0 GB / 128.0 GB  200.0 MB/s  ETA 9 min 40 s\n"
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("terminal drawing (-want +got):\n%s", diff)
+	}
+	// Nothing moved: nothing drawn.
+	out.Reset()
+	p.update(jobs)
+	if out.Len() != 0 {
+		t.Errorf("the same snapshots were drawn again: %q", out.String())
+	}
+}
+
+func TestProgressTooManyToRedraw(t *testing.T) {
+	var jobs []apitype.WipeJob
+	for i := range maxRedraw + 1 {
+		jobs = append(jobs, apitype.WipeJob{ID: fmt.Sprint("w", i), AssetTag: fmt.Sprintf("VAL-%04d", i+1), State: apitype.JobSent})
+	}
+	var out bytes.Buffer
+	p := newProgress(&out, true)
+	p.update(jobs)
+	jobs[3].State, jobs[3].Error = apitype.JobFailed, "refused by the agent"
+	p.update(jobs)
+	if strings.Contains(out.String(), "\x1b[") || strings.Count(out.String(), "\n") != maxRedraw+2 {
+		t.Errorf("a terminal with %d jobs got:\n%s\nwant one plain line per job and one per change", len(jobs), out.String())
+	}
+	if !strings.HasSuffix(out.String(), "VAL-0004  failed: refused by the agent\n") {
+		t.Errorf("the change is not the last line:\n%s", out.String())
 	}
 }
 
