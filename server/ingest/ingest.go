@@ -54,7 +54,10 @@ type Config struct {
 	// it is stored, duplicates left out, in the order of their commits. It
 	// runs on a goroutine of its own, never on the committer's, so a slow
 	// OnEvent delays no acknowledgement; events wait for it in an
-	// unbounded queue, which Close drains before it returns.
+	// unbounded queue, which Close drains before it returns. Each event is
+	// kept among the store's pending events, in its commit, until OnEvent
+	// returned: New hands those left by a crash to OnEvent again first, so
+	// OnEvent must bear seeing an event twice.
 	OnEvent func(device string, ev wire.Event)
 }
 
@@ -109,12 +112,13 @@ type eventQueue struct {
 
 type storedEvent struct {
 	device string
+	seq    uint64
 	body   []byte
 }
 
-func (q *eventQueue) push(device string, body []byte) {
+func (q *eventQueue) push(device string, seq uint64, body []byte) {
 	q.mu.Lock()
-	q.items = append(q.items, storedEvent{device, body})
+	q.items = append(q.items, storedEvent{device, seq, body})
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -133,8 +137,9 @@ func (q *eventQueue) close() {
 	<-q.done
 }
 
-// work calls fn for each queued event until the queue is closed and empty.
-func (q *eventQueue) work(fn func(device string, ev wire.Event), log *slog.Logger) {
+// work calls fn for each queued event until the queue is closed and
+// empty, and forgets each pending event after fn.
+func (q *eventQueue) work(fn func(device string, ev wire.Event), st *store.Store, log *slog.Logger) {
 	defer close(q.done)
 	for {
 		<-q.wake
@@ -153,9 +158,12 @@ func (q *eventQueue) work(fn func(device string, ev wire.Event), log *slog.Logge
 				var ev wire.Event
 				if err := json.Unmarshal(it.body, &ev); err != nil {
 					log.Error("decode stored event", "device", it.device, "err", err)
-					continue
+				} else {
+					fn(it.device, ev)
 				}
-				fn(it.device, ev)
+				if err := st.DonePending(it.device, it.seq); err != nil {
+					log.Error("forget pending event", "device", it.device, "seq", it.seq, "err", err)
+				}
 			}
 		}
 	}
@@ -195,7 +203,17 @@ func New(cfg Config) (*Ingester, error) {
 	}
 	i.events = eventQueue{wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if cfg.OnEvent != nil {
-		go i.events.work(cfg.OnEvent, cfg.Logger)
+		pending, err := cfg.Store.PendingEvents()
+		if err != nil {
+			return nil, fmt.Errorf("read pending events: %w", err)
+		}
+		for _, p := range pending {
+			i.events.push(p.Device, p.Seq, p.Body)
+		}
+		if len(pending) > 0 {
+			cfg.Logger.Info("acting on events stored before the last stop", "events", len(pending))
+		}
+		go i.events.work(cfg.OnEvent, cfg.Store, cfg.Logger)
 	} else {
 		close(i.events.done)
 	}
@@ -322,7 +340,7 @@ func (i *Ingester) parse(authDevice, topic string, payload []byte) (*request, er
 	req := requests.Get().(*request)
 	*req = request{report: store.Report{
 		Device: id, Seq: env.Seq, Kind: env.Kind, At: env.At, Received: now,
-		Body: env.Body, Figures: Figures(body),
+		Body: env.Body, Figures: Figures(body), Pending: ch == wire.ChanEvent && i.cfg.OnEvent != nil,
 	}, done: req.done}
 	return req, nil
 }
@@ -414,8 +432,8 @@ func (i *Ingester) commit(batch []*request, reports []store.Report, presence []s
 			r.stored = stored[n]
 			if r.stored {
 				i.m.messages.WithLabelValues(string(r.report.Kind)).Inc()
-				if r.report.Kind == wire.ChanEvent && i.cfg.OnEvent != nil {
-					i.events.push(r.report.Device, r.report.Body)
+				if r.report.Pending {
+					i.events.push(r.report.Device, r.report.Seq, r.report.Body)
 				}
 			} else {
 				i.m.duplicates.Inc()

@@ -76,4 +76,42 @@ func TestOnEvent(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
+	if p, err := st.PendingEvents(); err != nil || len(p) != 0 {
+		t.Errorf("pending events after Close: %v %v", p, err)
+	}
+}
+
+// TestOnEventAfterCrash: an event committed by a server that died before
+// acting on it is handed to OnEvent when the next ingester starts, and
+// forgotten once handled.
+func TestOnEventAfterCrash(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "valise.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	body, _ := json.Marshal(wire.Event{Type: wire.EventWipeResult, OK: true})
+	// What the committer of the dead server wrote, and nothing more.
+	if _, err := st.CommitReports([]store.Report{{Device: "dev-a", Seq: 7, Kind: wire.ChanEvent, At: t0, Received: t0, Body: body, Pending: true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	ing, err := New(Config{Store: st, Logger: slog.New(slog.DiscardHandler), OnEvent: func(device string, ev wire.Event) { got <- device + " " + ev.Type }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ing.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "dev-a wipe_result" {
+			t.Errorf("OnEvent(%s)", s)
+		}
+	default:
+		t.Fatal("the pending event was not handed to OnEvent")
+	}
+	if p, err := st.PendingEvents(); err != nil || len(p) != 0 {
+		t.Errorf("pending after handling: %v %v", p, err)
+	}
 }

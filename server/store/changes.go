@@ -270,3 +270,34 @@ func (s *Store) DeviceAudit(device string) ([][]byte, error) {
 	})
 	return out, err
 }
+
+// PendingEvent is a stored event the server has not finished acting on.
+type PendingEvent struct {
+	Device string
+	Seq    uint64
+	Body   []byte
+}
+
+// PendingEvents returns the events stored with Report.Pending and not yet
+// marked done, by device and seq.
+func (s *Store) PendingEvents() ([]PendingEvent, error) {
+	var out []PendingEvent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 || len(k)-i-1 != 8 {
+				return fmt.Errorf("pending event key %q: %w", k, ErrCorrupt)
+			}
+			out = append(out, PendingEvent{Device: string(k[:i]), Seq: binary.BigEndian.Uint64(k[i+1:]), Body: bytes.Clone(v)})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DonePending forgets a pending event once the server acted on it.
+func (s *Store) DonePending(device string, seq uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPending).Delete(deviceKey(device, be64(seq)))
+	})
+}

@@ -47,13 +47,14 @@ var (
 	bucketCerts       = []byte("certs")        // certificate id -> fleet.CertRecord JSON
 	bucketCertFiles   = []byte("cert_files")   // certificate id -> countersigned file bytes
 	bucketCertDevice  = []byte("cert_device")  // device id 0x00 be64(n) -> certificate id; NextSequence numbers them
+	bucketPending     = []byte("pending")      // device id 0x00 be64(seq) -> event body not yet acted on
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketDevices, bucketDeviceIdent, bucketDeviceTag, bucketCredentials,
 	bucketEnrollTokens, bucketAPITokens, bucketLatest, bucketHistory, bucketDedupe, bucketSummary,
 	bucketAudit, bucketAuditDevice, bucketWipeJobs, bucketWipeActive, bucketProvisions,
-	bucketCerts, bucketCertFiles, bucketCertDevice,
+	bucketCerts, bucketCertFiles, bucketCertDevice, bucketPending,
 }
 
 // Store is the server's bbolt store.

@@ -34,6 +34,10 @@ type Report struct {
 	Received time.Time // when the server received it
 	Body     []byte    // plain JSON body of the envelope
 	Figures  []Figure  // figures for the history, extracted by ingest
+	// Pending keeps the body, in the same transaction, in the pending
+	// events (see PendingEvents) until DonePending: an event the server
+	// must act on survives a crash between its commit and the action.
+	Pending bool
 }
 
 // Figure is one value of a history metric (apitype.Metric*).
@@ -226,6 +230,11 @@ func (c *commit) report(r *Report) error {
 	sum, err := c.sum(r.Device)
 	if err != nil {
 		return err
+	}
+	if r.Pending {
+		if err := c.tx.Bucket(bucketPending).Put(deviceKey(r.Device, be64(r.Seq)), r.Body); err != nil {
+			return fmt.Errorf("put pending event of %s: %w", r.Device, err)
+		}
 	}
 	if r.Received.After(sum.LastSeen) {
 		sum.LastSeen = r.Received
