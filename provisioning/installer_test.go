@@ -508,6 +508,11 @@ func TestSystemdUnit(t *testing.T) {
 	if !strings.HasPrefix(OpenWrtInit, "#!/bin/sh /etc/rc.common\n") || !strings.Contains(OpenWrtInit, "USE_PROCD=1") {
 		t.Error("the OpenWrt init script is not a procd script")
 	}
+	for _, script := range []string{"openwrt/valise-agent", "install.sh"} {
+		if out, err := exec.Command("sh", "-n", script).CombinedOutput(); err != nil {
+			t.Errorf("sh -n %s: %v\n%s", script, err, out)
+		}
+	}
 }
 
 func TestInstallScript(t *testing.T) {
