@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -307,5 +308,38 @@ func TestEta(t *testing.T) {
 		if got := eta(tt.d); got != tt.want {
 			t.Errorf("eta(%s) = %q, want %q", tt.d, got, tt.want)
 		}
+	}
+}
+
+func TestWipeWaitInterrupted(t *testing.T) {
+	f := newWipeFake(t)
+	f.wipes["VAL-0001"] = f.wipes["VAL-0001"][:4] // never ends
+	t.Setenv(envServer, f.URL)
+	t.Setenv(envToken, "tok")
+	var stdout, stderr bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, now: func() time.Time { return testNow },
+		loc: time.UTC, pollEvery: time.Millisecond}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		// Interrupt once the job was polled to its last snapshot.
+		for ctx.Err() == nil {
+			f.mu.Lock()
+			polled := len(f.jobs) == 1 && f.jobs[0].next == len(f.jobs[0].script)
+			f.mu.Unlock()
+			if polled {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	code := e.run(ctx, []string{"valise", "wipe", "VAL-0001", "--yes", "--wait"})
+	want := "valise: interrupted: the wipes go on on the devices; follow them with valise wipe status --active\n"
+	if code != 1 || stderr.String() != want {
+		t.Errorf("exit %d, stderr %q; want 1, %q", code, stderr.String(), want)
+	}
+	if !strings.Contains(stdout.String(), "VAL-0001  erasing ") {
+		t.Errorf("no progress before the interruption:\n%s", stdout.String())
 	}
 }
