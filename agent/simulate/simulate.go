@@ -45,6 +45,8 @@ type Options struct {
 	// must allow Count uses. Devices already enrolled need neither.
 	Server string
 	Token  string
+	// CAPin is the join command's --ca-pin for an https:// server.
+	CAPin string
 	// StateDir holds one sim-NNN dir per device and simulate.json.
 	StateDir string
 	// Interval between health and net samples; zero means the server's.
@@ -208,7 +210,7 @@ func enrolAll(ctx context.Context, o Options, seed uint64) ([]*Device, error) {
 	enrol := func(i int) error {
 		d := NewDevice(seed, i, profile(i))
 		resp, err := agent.Enroll(ctx, agent.EnrollOptions{
-			Server: o.Server, Token: o.Token, StateDir: DeviceDir(o.StateDir, i), Source: d,
+			Server: o.Server, Token: o.Token, CAPin: o.CAPin, StateDir: DeviceDir(o.StateDir, i), Source: d,
 			AgentVersion: "simulate", HTTPClient: o.HTTPClient, Logger: o.Logger,
 		})
 		if err != nil {
