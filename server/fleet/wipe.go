@@ -418,6 +418,13 @@ func (f *Fleet) wipeResult(device string, r wire.WipeResult) error {
 				f.log.Warn("maintenance-mode wipe failed", "device", device, "err", r.Error)
 				return f.audit(tx, AuditEvent{Actor: agentActor(device), Action: ActionWipeFailed, Device: device, Reason: "maintenance-mode wipe: " + clipN(r.Error, 1024)})
 			}
+			if cf, err := certificate.ParseFile(r.Certificate); err == nil {
+				if c, err := cf.Decode(); err == nil && c.ID != "" {
+					if _, _, err := tx.Certificate(c.ID); err == nil {
+						return nil // already stored: a redelivered result
+					}
+				}
+			}
 			if j, err = f.maintenanceJob(tx, d, r.Certificate); err != nil {
 				refused = err
 				return f.audit(tx, AuditEvent{Actor: agentActor(device), Action: ActionWipeFailed, Device: device, Reason: "maintenance-mode certificate refused: " + err.Error()})

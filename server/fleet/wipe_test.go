@@ -496,6 +496,17 @@ func TestMaintenanceWipeResult(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].State != fleet.JobSucceeded || jobs[0].Certificate != c.ID || jobs[0].RequestedBy != "tech" {
 		t.Fatalf("jobs: %+v", jobs)
 	}
+	// Handled again (a redelivery, or a replay after a crash): nothing changes.
+	head, _, _ := e.st.AuditHead()
+	if err := e.fleet.HandleEvent(a.id, resultEvent(t, wire.WipeResult{OK: true, Certificate: signed(t, c, a.key)})); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := e.fleet.WipeJobs(false); len(again) != 1 {
+		t.Errorf("%d jobs after the same result twice", len(again))
+	}
+	if after, _, _ := e.st.AuditHead(); after != head {
+		t.Errorf("the audit log grew from %d to %d on a repeated result", head, after)
+	}
 }
 
 func TestBoundTokenForOtherDevice(t *testing.T) {
