@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -363,5 +364,38 @@ func TestWipeRequestErrors(t *testing.T) {
 	}
 	if len(e.jobs(t)) != 0 {
 		t.Error("a refused request made a job")
+	}
+}
+
+func TestImportOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	_, key, _ := ed25519.GenerateKey(nil)
+	inv := thinkpad("PF1AAA02")
+	inv.Disks[0].Serial = "VALTEST-LOOP0" // the loop device of the recorded log
+	d := &device{inv: inv, key: key}
+	tok := e.enrollToken(t, apitype.EnrollTokenRequest{Class: wire.ClassLaptop})
+	d.id = e.enrollWith(t, d, tok.Token, "", http.StatusOK).DeviceID
+	raw, err := os.ReadFile("../../internal/certificate/testdata/nwipe-zero.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, b := e.do(t, "POST", "/api/v1/devices/VAL-0001/certificates/import", e.admin, string(raw))
+	if code != http.StatusCreated {
+		t.Fatalf("import: %d %s", code, b)
+	}
+	var info apitype.CertificateInfo
+	if err := json.Unmarshal(b, &info); err != nil || !info.External || info.Device != d.id {
+		t.Fatalf("import: %s (%v)", b, err)
+	}
+	var dev apitype.DeviceDetail
+	e.doJSON(t, "GET", "/api/v1/devices/VAL-0001", e.admin, nil, &dev, http.StatusOK)
+	if dev.State != string(fleet.StateWiped) {
+		t.Errorf("after import: %s", dev.State)
+	}
+	// A log of another disk is refused, saying which serials.
+	other := e.enrolDevice(t, "PF1AAA03")
+	code, b = e.do(t, "POST", "/api/v1/devices/"+other.id+"/certificates/import", e.admin, string(raw))
+	if code != http.StatusBadRequest || !strings.Contains(errorBody(t, b).Message, "VALTEST-LOOP0") {
+		t.Errorf("import for another disk: %d %s", code, b)
 	}
 }

@@ -554,3 +554,31 @@ func TestProvisionRefusedUnlessWiped(t *testing.T) {
 		t.Errorf("wiped without certificate: %v, want the gate closed", err)
 	}
 }
+
+func TestProvisionResultFailure(t *testing.T) {
+	e, _ := newWipeEnv(t)
+	a := newAgent(t, "0a01", "S4EVNF0M1")
+	e.wiped(t, a)
+	pj, _, err := e.fleet.StartProvision(technician, a.id, "laptop-linux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(wire.ProvisionResult{Job: pj.ID, Error: "apt-get install firefox-esr: exit status 100"})
+	if err := e.fleet.HandleEvent(a.id, wire.Event{Type: wire.EventProvisionResult, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	pj, err = e.fleet.ProvisionJob(pj.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pj.State != fleet.JobFailed || !strings.Contains(pj.Error, "exit status 100") {
+		t.Fatalf("job: %s %q", pj.State, pj.Error)
+	}
+	// The wipe still holds: back to wiped, ready to be provisioned again.
+	if got := e.state(t, a.id); got != fleet.StateWiped {
+		t.Fatalf("device: %s, want wiped", got)
+	}
+	if _, _, err := e.fleet.StartProvision(technician, a.id, "laptop-linux"); err != nil {
+		t.Fatalf("provision again: %v", err)
+	}
+}
