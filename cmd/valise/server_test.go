@@ -104,8 +104,7 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	rec := &recorder{}
 	a, err := api.New(api.Config{
-		Fleet: f, Telemetry: st, Health: st, Publisher: rec, CommandKey: serverKey,
-		Provisioner: testProvisioner{}, RenderPDF: testPDF,
+		Fleet: f, Telemetry: st, Health: st, Publisher: rec, CommandKey: serverKey, Provisioner: testProvisioner{},
 		PublicURL: publicURL, MQTTURL: "tcp://valise.example.org:1883", Now: clk.Now, Logger: quiet,
 	})
 	if err != nil {
@@ -146,12 +145,6 @@ func (testProvisioner) CheckProfile(name, class string) error {
 
 func (testProvisioner) Bundle(profile string, in api.BundleInput) (json.RawMessage, error) {
 	return json.Marshal(map[string]string{"profile": profile, "token": in.EnrollToken, "job": in.ProvisionJob})
-}
-
-// testPDF stands for the PDF renderer: a PDF header and the file's size.
-func testPDF(w io.Writer, file []byte) error {
-	_, err := fmt.Fprintf(w, "%%PDF-1.4\n%% certificate of %d bytes\n%%%%EOF\n", len(file))
-	return err
 }
 
 // fixture reads testdata/fleet/name.

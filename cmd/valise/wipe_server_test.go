@@ -163,8 +163,8 @@ func TestWipeCycleOnTheServer(t *testing.T) {
 			t.Errorf("verify %v:\n%s", verify, out)
 		}
 	}
-	if pdf, err := os.ReadFile(filepath.Join(dir, "c.pdf")); err != nil || !strings.HasPrefix(string(pdf), "%PDF-") {
-		t.Errorf("--pdf wrote %q, %v", pdf, err)
+	if pdf, err := os.ReadFile(filepath.Join(dir, "c.pdf")); err != nil || !strings.HasPrefix(string(pdf), "%PDF-") || !strings.HasSuffix(strings.TrimSpace(string(pdf)), "%%EOF") {
+		t.Errorf("--pdf wrote %d bytes that are not a PDF (%v)", len(pdf), err)
 	}
 
 	// Provisioning: the device re-enrols with the token of its bundle and
