@@ -77,6 +77,43 @@ agent_cpu=$(cpu $((a1 - a0))) base_cpu=$(cpu $((b1 - b0)))
 agent_rss=$(rss $agent) base_rss=$(rss $base) agent_hwm=$(hwm $agent)
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
+# Wipe: overwrite + full verification of one 2 GiB loop device by Valise,
+# Debian's nwipe and dd (write, then read-back), one after the other on the
+# same device in this run. The loop device does direct I/O on its backing
+# file (in the work dir, on this machine's disk), as a disk would: what a
+# tool wrote is on the disk, not in the page cache of the backing file.
+# nwipe runs once: it takes minutes.
+wipe_valise=nan wipe_nwipe=nan wipe_dd=nan wipe_tool="nwipe (not run: needs root, /dev/loop-control, losetup and nwipe)"
+if [ "$(id -u)" = 0 ] && [ -e /dev/loop-control ] && command -v losetup >/dev/null && command -v nwipe >/dev/null; then
+	echo "bench: overwrite + verification of a 2 GiB loop device: Valise, nwipe, dd"
+	truncate -s 2G "$work/wipe.img"
+	loopdev=$(losetup -f --show --direct-io=on "$work/wipe.img")
+	trap 'losetup -d "$loopdev" 2>/dev/null; cleanup' EXIT
+	wipe_tool=$(nwipe --version 2>/dev/null | head -1)
+	elapsed() {
+		local t0 t1
+		t0=$(date +%s.%N)
+		"$@" >>"$work/wipe.log" 2>&1 || true
+		t1=$(date +%s.%N)
+		awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f\n", b - a}'
+	}
+	VALISE_BENCH_DEVICE=$loopdev go test -run '^$' -bench '^BenchmarkWipeLoop$' -benchtime 1x -count "$count" ./agent/wipe | tee "$work/wipe.txt"
+	for _ in $(seq "$count"); do
+		elapsed sh -c "dd if=/dev/zero of=$loopdev bs=16M oflag=direct status=none; dd if=$loopdev of=/dev/null bs=16M iflag=direct status=none" >>"$work/dd.s"
+	done
+	elapsed nwipe --method=zero --verify=last --nousb --autonuke --nowait --noblank --nogui "$loopdev" >>"$work/nwipe.s"
+	losetup -d "$loopdev"
+	trap cleanup EXIT
+	rm -f "$work/wipe.img"
+	mbs() { awk -v s="$1" 'BEGIN {if (s + 0 == 0) print "nan"; else printf "%.1f", 2147483648 / s / 1e6}'; }
+	wipe_valise=$(metric "$work/wipe.txt" BenchmarkWipeLoop MB/s)
+	wipe_dd=$(mbs "$(median <"$work/dd.s")")
+	wipe_nwipe=$(mbs "$(median <"$work/nwipe.s")")
+	echo "bench: wipe MB/s: Valise $wipe_valise, dd $wipe_dd, $wipe_tool $wipe_nwipe"
+else
+	touch "$work/wipe.txt"
+fi
+
 mkdir -p bench
 cat >"$out" <<MD
 # Benchmark results
@@ -92,11 +129,13 @@ Each baseline ran in the same command as the figure it is compared with.
 | agent idle RSS at a 60 s interval (MiB) | $(mib "$agent_rss") (peak $(mib "$agent_hwm")) | minimal paho client: $(mib "$base_rss") | $(ratio "$agent_rss" "$base_rss") | ≤ 12 MiB |
 | agent average CPU at a 60 s interval, over ${idle} s (%) | $agent_cpu | minimal paho client: $base_cpu | — | ≤ 0.5 % |
 | one full collection: inventory + health + net (ms) | $collect_ms | — | — | ≤ 150 ms |
+| overwrite + full verification, 2 GiB loop device, direct I/O (MB/s of the device) | $wipe_valise | $wipe_tool --method=zero --verify=last: $wipe_nwipe | $(ratio "$wipe_valise" "$wipe_nwipe") | ≥ 1.0 |
+| overwrite + full verification, 2 GiB loop device, direct I/O (MB/s of the device) | $wipe_valise | dd bs=16M oflag=direct, then iflag=direct read-back: $wipe_dd | $(ratio "$wipe_valise" "$wipe_dd") | ≥ 0.8 |
 
 Raw benchmark output:
 
 \`\`\`
-$(grep -h '^Benchmark' "$work/ingest.txt" "$work/collect.txt")
+$(grep -h '^Benchmark' "$work/ingest.txt" "$work/collect.txt" "$work/wipe.txt")
 \`\`\`
 MD
 echo "bench: wrote $out"
