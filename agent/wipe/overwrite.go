@@ -117,7 +117,7 @@ func overwrite(ctx context.Context, t *target, d Disk, o *Options, m *certificat
 		detail = "pattern AES-128-CTR, key " + hex.EncodeToString(key) + ", counter = offset/16; "
 	}
 	io := newPasser(t, d, o)
-	err := io.pass(ctx, wire.PhaseErasing, fullRanges(t.size, int64(o.BufferSize)), t.size, func(w *worker, r Range) error {
+	err := io.pass(ctx, wire.PhaseErasing, fullRanges(t.size, int64(io.chunk)), t.size, func(w *worker, r Range) error {
 		buf := w.buf[:r.Len]
 		if ks.block != nil { // a fresh buffer already holds zeros
 			ks.fill(buf, r.Off)
@@ -139,7 +139,8 @@ func verifyPattern(ctx context.Context, t *target, d Disk, o *Options, m *certif
 	v := &m.Verification
 	v.Method = o.Verify
 	v.Result = VerifyNotDone
-	ranges := fullRanges(t.size, int64(o.BufferSize))
+	io := newPasser(t, d, o)
+	ranges := fullRanges(t.size, int64(io.chunk))
 	total := t.size
 	if o.Verify == wire.VerifySample {
 		var seed [32]byte
@@ -159,7 +160,6 @@ func verifyPattern(ctx context.Context, t *target, d Disk, o *Options, m *certif
 		detail += "every byte read back"
 	}
 	var bad atomic.Pointer[string]
-	io := newPasser(t, d, o)
 	err := io.pass(ctx, wire.PhaseVerifying, ranges, total, func(w *worker, r Range) error {
 		buf := w.buf[:r.Len]
 		if err := t.readAt(buf, r.Off); err != nil {
@@ -239,13 +239,24 @@ type worker struct {
 // passer runs passes over a target with Options.Depth I/Os in flight and
 // reports progress.
 type passer struct {
-	t    *target
-	d    Disk
-	o    *Options
-	done atomic.Int64
+	t     *target
+	d     Disk
+	o     *Options
+	chunk int // bytes per I/O of a full pass
+	done  atomic.Int64
 }
 
-func newPasser(t *target, d Disk, o *Options) *passer { return &passer{t: t, d: d, o: o} }
+func newPasser(t *target, d Disk, o *Options) *passer {
+	return &passer{t: t, d: d, o: o, chunk: chunkSize(t.size, o.BufferSize)}
+}
+
+// chunkSize is the I/O size of a full pass: BufferSize, or less on a small
+// medium (a sixteenth of it, at least 64 KiB) so that a simulated disk of
+// a few MiB does not cost Depth × BufferSize of memory.
+func chunkSize(size int64, buffer int) int {
+	c := min(int64(buffer), max(64<<10, (size/16+4095)/4096*4096))
+	return int(c)
+}
 
 // pass runs fn over every range, Depth at a time, until done, an error or
 // ctx is cancelled, reporting progress about every ProgressEvery.
@@ -262,11 +273,15 @@ func (p *passer) pass(ctx context.Context, phase string, next ranges, total int6
 		errOnce.Do(func() { first = err; cancel() })
 	}
 	start := p.o.Now()
-	zero := make([]byte, p.o.BufferSize)
+	size := p.chunk
+	if phase == wire.PhaseVerifying {
+		size = max(size, sampleLen)
+	}
+	zero := make([]byte, size)
 	for range p.o.Depth {
-		w := &worker{buf: alignedBuf(p.o.BufferSize), zero: zero}
+		w := &worker{buf: alignedBuf(size), zero: zero}
 		if p.o.Pattern == PatternRandom && phase == wire.PhaseVerifying {
-			w.want = make([]byte, p.o.BufferSize)
+			w.want = make([]byte, size)
 		}
 		wg.Add(1)
 		go func() {

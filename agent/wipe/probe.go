@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,13 +75,16 @@ func probe(ctx context.Context, path string, o *Options, rec *recorder) (Probe, 
 	d := sysDisk(o.Root, name)
 	d.Path = path
 	p.Disk = d
-	if t, err := openTarget(path, true, true); err == nil {
-		p.Disk.Size = t.size
-		head := alignedBuf(4096)
-		if t.readAt(head[:min(4096, t.size)], 0) == nil {
-			p.LUKS = isLUKS(head)
+	if f, err := os.Open(path); err == nil {
+		// Read-only: a probe changes nothing, not even udev's view.
+		if size, err := f.Seek(0, io.SeekEnd); err == nil {
+			p.Disk.Size = size
 		}
-		t.close()
+		head := make([]byte, 4096)
+		if n, _ := f.ReadAt(head, 0); n > 0 {
+			p.LUKS = isLUKS(head[:n])
+		}
+		f.Close()
 	}
 	p.Mounted, p.HoldsRoot = mounts(o.Root, name)
 	switch d.Type {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -208,7 +210,7 @@ func Wipe(ctx context.Context, path string, o Options) (certificate.Medium, erro
 		return fail(err)
 	}
 	if o.Progress != nil {
-		o.Progress(wire.WipeProgress{Job: o.Job, Disk: path, Phase: wire.PhaseProbing})
+		o.Progress(wire.WipeProgress{Job: o.Job, Disk: diskName(path), Phase: wire.PhaseProbing})
 	}
 	p, err := probe(ctx, path, &o, rec)
 	m.Name, m.Type, m.Model, m.Serial, m.Firmware = p.Disk.Name, p.Disk.Type, p.Disk.Model, p.Disk.Serial, p.Disk.Firmware
@@ -273,6 +275,19 @@ func eraseBlocks(ctx context.Context, p Probe, o *Options, rec *recorder, m *cer
 		return verifyPattern(ctx, t, p.Disk, o, m, keystream{}, "discarded blocks must read as zeros; ")
 	}
 	return overwrite(ctx, t, p.Disk, o, m)
+}
+
+// diskName is the name progress reports give path before the probe: the
+// kernel name of a block device, the path of anything else.
+func diskName(path string) string {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return path
+	}
+	if fi, err := os.Stat(real); err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+		return filepath.Base(real)
+	}
+	return path
 }
 
 // fullRead fills b from r.
