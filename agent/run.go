@@ -31,7 +31,6 @@ package agent
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -198,7 +197,6 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	devKey, devKeyErr := LoadDeviceKey(cfg.StateDir)
 	sp, err := spool.Open(filepath.Join(cfg.StateDir, SpoolFile), spool.Options{MaxBytes: cfg.SpoolMaxBytes, Now: cfg.Now})
 	if err != nil {
 		return err
@@ -206,21 +204,19 @@ func Run(ctx context.Context, cfg Config) error {
 	defer sp.Close()
 
 	cfg.Logger = cfg.Logger.With("device", st.DeviceID)
-	if devKeyErr != nil {
-		cfg.Logger.Warn("wipe commands will be refused", "err", devKeyErr)
+	if _, err := LoadDeviceKey(cfg.StateDir); err != nil {
+		cfg.Logger.Warn("wipe commands will be refused until the device enrols again", "err", err)
 	}
 	r := &runner{
-		cfg:       cfg,
-		ctx:       ctx,
-		st:        st,
-		key:       key,
-		devKey:    devKey,
-		devKeyErr: devKeyErr,
-		spool:     sp,
-		log:       cfg.Logger,
-		collect:   make(chan string, 4),
-		reconfig:  make(chan wire.AgentConfig, 1),
-		firstInv:  make(chan struct{}),
+		cfg:      cfg,
+		ctx:      ctx,
+		st:       st,
+		key:      key,
+		spool:    sp,
+		log:      cfg.Logger,
+		collect:  make(chan string, 4),
+		reconfig: make(chan wire.AgentConfig, 1),
+		firstInv: make(chan struct{}),
 	}
 	r.pub = newPublisher(st, tlsConf, sp, &r.cfg, r.onCommand)
 	r.pub.connected = cfg.OnConnection
@@ -275,19 +271,17 @@ func Run(ctx context.Context, cfg Config) error {
 
 // runner is one running agent.
 type runner struct {
-	cfg       Config
-	ctx       context.Context // Run's: jobs stop with it
-	st        State           // as at start; the publisher has the current one
-	key       []byte
-	devKey    ed25519.PrivateKey // signs certificates; nil when devKeyErr
-	devKeyErr error
-	spool     *spool.Spool
-	pub       *publisher
-	log       *slog.Logger
-	invHash   string
-	collect   chan string           // ids of collect_now commands to obey
-	reconfig  chan wire.AgentConfig // configuration set by a provisioning
-	jobs      sync.WaitGroup        // running jobs
+	cfg      Config
+	ctx      context.Context // Run's: jobs stop with it
+	st       State           // as at start; the publisher has the current one
+	key      []byte
+	spool    *spool.Spool
+	pub      *publisher
+	log      *slog.Logger
+	invHash  string
+	collect  chan string           // ids of collect_now commands to obey
+	reconfig chan wire.AgentConfig // configuration set by a provisioning
+	jobs     sync.WaitGroup        // running jobs
 
 	invMu    sync.Mutex
 	inv      wire.Inventory // the latest, for certificates and enrolments

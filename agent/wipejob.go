@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,7 +107,19 @@ func (r *runner) endJob(id string, ev wire.Event) error {
 	if ev.At.IsZero() {
 		ev.At = r.cfg.Now().UTC()
 	}
-	_, err := r.spool.AppendEndJob(id, wire.ChanEvent, r.build(wire.ChanEvent, ev))
+	build := r.build(wire.ChanEvent, ev)
+	_, err := r.spool.AppendEndJob(id, wire.ChanEvent, func(seq uint64) ([]byte, error) {
+		p, err := build(seq)
+		if err != nil {
+			return nil, err
+		}
+		// A result the server cannot read (past the payload limit once
+		// inflated) would never end the job: refuse it here instead.
+		if _, err := wire.Decode(p); err != nil {
+			return nil, err
+		}
+		return p, nil
+	})
 	if err != nil {
 		r.log.Error("spool job result", "job", id, "err", err)
 		return err
@@ -155,23 +168,26 @@ func (r *runner) startWipe(c wire.Command) {
 	var args wire.WipeArgs
 	err := json.Unmarshal(c.Args, &args)
 	refused := func(rec jobRecord, err error) wire.Event { return r.jobResult(rec, err, nil) }
-	switch {
-	case err != nil:
+	if err != nil {
 		r.event(refused(jobRecord{Command: c.ID, Job: args.Job}, fmt.Errorf("%w: wipe: %v", ErrBadArgs, err)))
 		return
-	case r.cfg.Wiper == nil:
+	}
+	if r.cfg.Wiper == nil {
 		r.event(refused(jobRecord{Command: c.ID, Job: args.Job}, fmt.Errorf("%w: this agent has no wipe executor", ErrCommandRefused)))
 		return
-	case r.devKeyErr != nil:
-		r.event(refused(jobRecord{Command: c.ID, Job: args.Job}, fmt.Errorf("%w: cannot sign a certificate: %v", ErrCommandRefused, r.devKeyErr)))
+	}
+	// Read at each wipe: a provisioning may have enrolled the device again.
+	key, err := LoadDeviceKey(r.cfg.StateDir)
+	if err != nil {
+		r.event(refused(jobRecord{Command: c.ID, Job: args.Job}, fmt.Errorf("%w: cannot sign a certificate: %v", ErrCommandRefused, err)))
 		return
 	}
-	r.startJob(c, args.Job, func(ctx context.Context, rec jobRecord) { r.wipe(ctx, rec, args) }, refused)
+	r.startJob(c, args.Job, func(ctx context.Context, rec jobRecord) { r.wipe(ctx, rec, args, key) }, refused)
 }
 
 // wipe runs a wipe job: every target in turn, then the signed certificate
 // and the result, which ends the job in the journal.
-func (r *runner) wipe(ctx context.Context, rec jobRecord, args wire.WipeArgs) {
+func (r *runner) wipe(ctx context.Context, rec jobRecord, args wire.WipeArgs, key ed25519.PrivateKey) {
 	log := r.log.With("job", rec.Job)
 	log.Info("wipe started", "method", args.Method, "verify", args.Verify, "disks", args.Disks)
 	if args.Verify == "" {
@@ -199,7 +215,7 @@ func (r *runner) wipe(ctx context.Context, rec jobRecord, args wire.WipeArgs) {
 			m.Result = certificate.ResultFailed
 		}
 		if err == nil && (m.Result != certificate.ResultSucceeded || m.Verification.Result != "passed") {
-			err = fmt.Errorf("%s", m.Error)
+			err = fmt.Errorf("medium result %q, verification %q: %s", m.Result, m.Verification.Result, m.Error)
 		}
 		if err != nil {
 			if m.Error == "" {
@@ -220,7 +236,7 @@ func (r *runner) wipe(ctx context.Context, rec jobRecord, args wire.WipeArgs) {
 	jobErr := errors.Join(errs...)
 	var file []byte
 	if len(media) > 0 {
-		file, err = r.certificate(rec, args, media, jobErr == nil)
+		file, err = r.certificate(rec, args, media, jobErr == nil, key)
 		if err != nil {
 			jobErr = errors.Join(jobErr, err)
 		}
@@ -229,15 +245,20 @@ func (r *runner) wipe(ctx context.Context, rec jobRecord, args wire.WipeArgs) {
 		jobErr = errors.New(strings.ReplaceAll(jobErr.Error(), "\n", "; "))
 	}
 	if err := r.endJob(rec.Job, r.jobResult(rec, jobErr, file)); err != nil {
-		log.Error("wipe result not spooled; it will be reported as interrupted at the next start", "err", err)
-		return
+		// Most likely a certificate past the payload limit: the result
+		// goes without it, failed, rather than not at all.
+		jobErr = fmt.Errorf("the result with its certificate (%d bytes) could not be spooled: %v", len(file), err)
+		if err := r.endJob(rec.Job, r.jobResult(rec, jobErr, nil)); err != nil {
+			log.Error("wipe result not spooled; it will be reported as interrupted at the next start", "err", err)
+			return
+		}
 	}
 	log.Info("wipe ended", "ok", jobErr == nil, "err", jobErr)
 }
 
 // certificate builds and signs the certificate of a wipe job and returns
 // the file's canonical bytes.
-func (r *runner) certificate(rec jobRecord, args wire.WipeArgs, media []certificate.Medium, ok bool) ([]byte, error) {
+func (r *runner) certificate(rec jobRecord, args wire.WipeArgs, media []certificate.Medium, ok bool, key ed25519.PrivateKey) ([]byte, error) {
 	result := certificate.ResultFailed
 	if ok {
 		result = certificate.ResultSucceeded
@@ -257,7 +278,7 @@ func (r *runner) certificate(rec jobRecord, args wire.WipeArgs, media []certific
 		Result:      result,
 		PrevHash:    args.PrevHash,
 	}
-	f, err := certificate.Sign(c, r.devKey)
+	f, err := certificate.Sign(c, key)
 	if err != nil {
 		return nil, err
 	}

@@ -423,3 +423,31 @@ func TestWipeOfTheRootDiskRefused(t *testing.T) {
 		t.Errorf("certificate result %s, medium error %q; want failed with the reason", c.Result, c.Media[0].Error)
 	}
 }
+
+// chattyWiper succeeds with a record too large for one message.
+type chattyWiper struct{ fileWiper }
+
+func (w *chattyWiper) Wipe(ctx context.Context, t WipeTarget, spec WipeSpec) (certificate.Medium, error) {
+	m, err := w.fileWiper.Wipe(ctx, t, spec)
+	for i := range 80 {
+		m.Commands = append(m.Commands, certificate.Command{Command: fmt.Sprintf("step %d", i), Output: strings.Repeat("x", 4096)})
+	}
+	return m, err
+}
+
+func TestWipeResultTooLargeStillEndsTheJob(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	key := newCommandKey(t)
+	dir := writeState(t, b.addr, key)
+	withDeviceKey(t, dir)
+	cfg := testConfig(dir, &testSource{})
+	cfg.Wiper = &chattyWiper{fileWiper{path: randomDisk(t, 1<<20)}}
+	startAgent(t, cfg)
+	waitFor(t, "online presence", func() bool { return b.retained(presenceTopic()) == wire.PresenceOnline })
+	sendCommand(t, b, key, "c", wire.CmdWipe, "n", time.Now(), wire.WipeArgs{Job: "job-big", Operator: "t"})
+	waitFor(t, "the result", func() bool { return len(wipeResults(t, b)) > 0 })
+	r := wipeResults(t, b)[0]
+	if r.OK || r.Certificate != nil || !strings.Contains(r.Error, "could not be spooled") {
+		t.Errorf("result = %+v, want failed without certificate, saying why", r)
+	}
+}
