@@ -176,7 +176,7 @@ func (e *env) printCertificate(out io.Writer, data []byte) {
 	row(w, "Finished", e.clock(cert.Finished)+" ("+eta(cert.Finished.Sub(cert.Started))+")")
 	row(w, "Tool", orDash(join(" ", cert.Tool.Name, cert.Tool.Version)))
 	if x := cert.External; x != nil {
-		row(w, "External", join(", ", join(" ", x.Tool, x.Version)+" log", prefixed("sha256 ", x.LogSHA256), prefixed("imported by ", x.ImportedBy)))
+		row(w, "Evidence", join(", ", "external: "+join(" ", x.Tool, x.Version)+" log", prefixed("sha256 ", x.LogSHA256), prefixed("imported by ", x.ImportedBy)))
 	}
 	for _, m := range cert.Media {
 		label := "Medium " + m.Name
@@ -196,7 +196,11 @@ func (e *env) printCertificate(out io.Writer, data []byte) {
 	}
 	sum := sha256.Sum256(data)
 	row(w, "SHA-256", hex.EncodeToString(sum[:]))
-	row(w, "Device key", orDash(f.DeviceKey))
+	deviceKey := orDash(f.DeviceKey)
+	if cert.External != nil && f.DeviceKey == f.ServerKey {
+		deviceKey += " (the server's: no device signed imported evidence)"
+	}
+	row(w, "Device key", deviceKey)
 	row(w, "Server key", orDefault(f.ServerKey, "not countersigned"))
 	if _, _, err := certificate.Verify(data, certificate.VerifyOptions{}); err != nil {
 		row(w, "Signatures", e.warn("INVALID: "+oneLine(err.Error())))

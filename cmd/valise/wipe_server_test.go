@@ -221,3 +221,32 @@ func TestWipeFailureOnTheServer(t *testing.T) {
 		t.Errorf("retry: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+func TestCertificateImportOnTheServer(t *testing.T) {
+	s := newTestServer(t)
+	// The laptop's disk is the loop device the recorded nwipe run wiped.
+	inv := fixture[wire.Inventory](t, "t480.inventory.json")
+	inv.Disks[0].Serial = "VALTEST-LOOP0"
+	s.enrollInventory(t, "laptop", inv, testNow.Add(-3*24*time.Hour))
+	s.enroll(t, "laptop", "elitebook.inventory.json", testNow.Add(-3*24*time.Hour))
+	s.clock.Set(testNow)
+	logs := filepath.Join("..", "..", "internal", "certificate", "testdata")
+
+	out := ok(t, s, "certificate", "import", "VAL-0001", filepath.Join(logs, "nwipe-zero.log"))
+	golden(t, "server_certificate_import", out)
+	show := ok(t, s, "certificate", "show", "VAL-0001")
+	if flat := strings.Join(strings.Fields(show), " "); !strings.Contains(flat, "Evidence external: nwipe 0.33 log") ||
+		!strings.Contains(flat, "serial VALTEST-LOOP0") || !strings.Contains(flat, "(the server's: no device signed imported evidence)") {
+		t.Errorf("show does not present the external evidence:\n%s", show)
+	}
+	var d apitype.DeviceDetail
+	if err := json.Unmarshal([]byte(ok(t, s, "devices", "show", "VAL-0001", "--json")), &d); err != nil || d.State != "wiped" {
+		t.Errorf("state %q (%v) after the import, want wiped", d.State, err)
+	}
+
+	// The log wiped no disk of the EliteBook.
+	r := runCLI(t, s.URL, s.admin, "certificate", "import", "VAL-0002", filepath.Join(logs, "nwipe-zero.log"))
+	if r.code != 1 || !strings.Contains(r.stderr, "VALTEST-LOOP0") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("import for another device: exit %d, stderr %q; want 1 and a line naming the serial", r.code, r.stderr)
+	}
+}
