@@ -390,3 +390,16 @@ func TestHardware(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNotes(t *testing.T) {
+	frozen := Probe{Frozen: true, HPA: StatePresent, DCO: StateAbsent, Methods: []string{wire.MethodATAErase, wire.MethodOverwrite}}
+	got := notes(frozen, wire.MethodOverwrite)
+	for _, want := range []string{"frozen", "suspend", "host protected area"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("notes %q lack %q", got, want)
+		}
+	}
+	if got := notes(Probe{HPA: StateAbsent, DCO: StateAbsent}, wire.MethodOverwrite); got != "" {
+		t.Errorf("notes of a plain disk: %q", got)
+	}
+}

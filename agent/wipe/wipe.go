@@ -248,6 +248,7 @@ func Wipe(ctx context.Context, path string, o Options) (certificate.Medium, erro
 		}
 		return fail(err)
 	}
+	m.Verification.Detail += notes(p, method)
 	m.Commands = rec.commands
 	m.Finished = o.Now().UTC()
 	m.Result = certificate.ResultSucceeded
@@ -275,6 +276,26 @@ func eraseBlocks(ctx context.Context, p Probe, o *Options, rec *recorder, m *cer
 		return verifyPattern(ctx, t, p.Disk, o, m, keystream{}, "discarded blocks must read as zeros; ")
 	}
 	return overwrite(ctx, t, p.Disk, o, m)
+}
+
+// notes says, for the record, what the chosen method left aside.
+func notes(p Probe, method string) string {
+	var n []string
+	if p.Frozen && method != wire.MethodATAErase && slices.Contains(p.Methods, wire.MethodATAErase) {
+		n = append(n, "ATA security erase not used: the drive is frozen ("+frozenHelp+")")
+	}
+	if method == wire.MethodOverwrite || method == wire.MethodDiscard {
+		if p.HPA == StatePresent {
+			n = append(n, "a host protected area (HPA) hides sectors from this "+method)
+		}
+		if p.DCO == StatePresent {
+			n = append(n, "a device configuration overlay (DCO) hides sectors from this "+method)
+		}
+	}
+	if len(n) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(n, "; ")
 }
 
 // diskName is the name progress reports give path before the probe: the
