@@ -577,9 +577,13 @@ func (f *Fleet) storeCertificate(tx Tx, d *Device, c certificate.Certificate, cf
 		return CertRecord{}, fmt.Errorf("%w: it is for job %q, not %s", errRefused, c.JobID, job)
 	case c.Result != certificate.ResultSucceeded:
 		return CertRecord{}, fmt.Errorf("%w: its result is %s", errRefused, c.Result)
-	case c.PrevHash != d.LastCertHash:
+	case c.PrevHash != d.LastCertHash && !(c.JobID == "" && c.PrevHash == ""):
+		// A maintenance-mode wipe (no job) ran offline and could not know
+		// the previous hash: its empty prev_hash is accepted, and the
+		// audit event of the certificate records the link.
 		return CertRecord{}, fmt.Errorf("%w: %w: prev_hash %q, but the asset's previous certificate hashes to %q", errRefused, certificate.ErrChain, c.PrevHash, d.LastCertHash)
 	}
+	serverPrev := d.LastCertHash
 	if why := identityMismatch(c, *d); why != "" {
 		return CertRecord{}, fmt.Errorf("%w: %s", errRefused, why)
 	}
@@ -601,8 +605,11 @@ func (f *Fleet) storeCertificate(tx Tx, d *Device, c certificate.Certificate, cf
 		return CertRecord{}, err
 	}
 	d.LastCertificate, d.LastCertHash = rec.ID, rec.Hash
-	if err := f.audit(tx, AuditEvent{Actor: actor, Action: ActionCertificate, Device: d.ID,
-		After: mustJSON(map[string]string{"certificate": rec.ID, "hash": rec.Hash, "category": rec.Category, "result": rec.Result})}); err != nil {
+	after := map[string]string{"certificate": rec.ID, "hash": rec.Hash, "category": rec.Category, "result": rec.Result}
+	if serverPrev != "" {
+		after["prev_hash"] = serverPrev
+	}
+	if err := f.audit(tx, AuditEvent{Actor: actor, Action: ActionCertificate, Device: d.ID, After: mustJSON(after)}); err != nil {
 		return CertRecord{}, err
 	}
 	return rec, nil

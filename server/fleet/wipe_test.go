@@ -507,6 +507,28 @@ func TestMaintenanceWipeResult(t *testing.T) {
 	if after, _, _ := e.st.AuditHead(); after != head {
 		t.Errorf("the audit log grew from %d to %d on a repeated result", head, after)
 	}
+	// A second maintenance wipe, offline, cannot know the first's hash:
+	// accepted all the same, the link kept in the audit log.
+	e.clock.Add(time.Hour)
+	c2 := a.cert("", "", e.clock.Now())
+	c2.ID = "cert-maint-2"
+	if err := e.fleet.HandleEvent(a.id, resultEvent(t, wire.WipeResult{OK: true, Certificate: signed(t, c2, a.key)})); err != nil {
+		t.Fatal(err)
+	}
+	certs, _ := e.fleet.Certificates(a.id)
+	if len(certs) != 2 || certs[0].ID != c2.ID {
+		t.Fatalf("certificates: %+v", certs)
+	}
+	evs, _ := e.fleet.DeviceEvents(a.id)
+	last := ""
+	for _, ev := range evs {
+		if ev.Action == fleet.ActionCertificate {
+			last = string(ev.After)
+		}
+	}
+	if !strings.Contains(last, certs[1].Hash) {
+		t.Errorf("the certificate event %s does not link to the previous certificate %s", last, certs[1].Hash)
+	}
 }
 
 func TestBoundTokenForOtherDevice(t *testing.T) {
