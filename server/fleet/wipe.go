@@ -335,16 +335,32 @@ func (f *Fleet) HandleEvent(device string, ev wire.Event) error {
 	return nil
 }
 
+// replayedMark is how the agent's refusal of a command whose nonce it has
+// already used reads.
+const replayedMark = "nonce already used"
+
 // commandRefused fails the job whose command the agent refused (forged,
 // expired, replayed, or it could not run it). Command ids are job ids.
 func (f *Fleet) commandRefused(device, cmd, msg string) error {
 	if msg == "" {
 		msg = "refused by the agent"
 	}
+	if strings.Contains(msg, replayedMark) {
+		// The agent accepted this command once (it keeps the nonces of
+		// the commands it took): this refuses a second delivery of it,
+		// which QoS 1 allows. The job goes on.
+		f.log.Info("command delivered again and refused as replayed", "device", device, "command", cmd)
+		return nil
+	}
 	if _, err := f.cfg.Store.WipeJob(cmd); err == nil {
 		_, err := f.updateWipeJob(cmd, func(tx Tx, j *WipeJob) error {
 			if j.Device != device {
 				return fmt.Errorf("%w: %s answered for the job of %s", ErrForbidden, device, j.Device)
+			}
+			if j.State != JobRequested && j.State != JobSent {
+				// The agent took the command already: this refuses a
+				// second delivery of it (QoS 1 is at least once).
+				return nil
 			}
 			return f.failWipe(tx, j, agentActor(device), "the agent refused the command: "+msg)
 		})

@@ -463,6 +463,20 @@ func TestCommandRefusalFailsJob(t *testing.T) {
 	if j.State != fleet.JobFailed || !strings.Contains(j.Error, "refused") {
 		t.Fatalf("job: %s %q", j.State, j.Error)
 	}
+	// Once the agent runs a job, a refusal of the same command delivered
+	// again (replay protection) does not fail it.
+	jobs, _ = e.fleet.RequestWipes(technician, fleet.WipeSpec{Devices: []string{a.id}})
+	if err := e.fleet.HandleEvent(a.id, progressEvent(t, wire.WipeProgress{Job: jobs[0].ID, Disk: "nvme0n1", Phase: wire.PhaseErasing, DoneBytes: 1, TotalBytes: 2})); err != nil {
+		t.Fatal(err)
+	}
+	ev.Command, ev.Message = jobs[0].ID, "replay: nonce already used"
+	if err := e.fleet.HandleEvent(a.id, ev); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := e.fleet.WipeJob(jobs[0].ID); j.State != fleet.JobRunning {
+		t.Fatalf("running job after a refused redelivery: %s %q", j.State, j.Error)
+	}
+	e.fleet.FailWipe(jobs[0].ID, "test", "done with it")
 	// Another device cannot answer for it.
 	b := newAgent(t, "0b02", "DISKB")
 	if _, err := e.enrolAgent(t, b, e.token(t, "laptop", 1), ""); err != nil {
