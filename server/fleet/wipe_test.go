@@ -469,12 +469,19 @@ func TestCommandRefusalFailsJob(t *testing.T) {
 	if err := e.fleet.HandleEvent(a.id, progressEvent(t, wire.WipeProgress{Job: jobs[0].ID, Disk: "nvme0n1", Phase: wire.PhaseErasing, DoneBytes: 1, TotalBytes: 2})); err != nil {
 		t.Fatal(err)
 	}
-	ev.Command, ev.Message = jobs[0].ID, "replay: nonce already used"
+	ev.Command, ev.Message = jobs[0].ID, "command refused: command "+jobs[0].ID+" replayed (nonce already used)"
 	if err := e.fleet.HandleEvent(a.id, ev); err != nil {
 		t.Fatal(err)
 	}
 	if j, _ := e.fleet.WipeJob(jobs[0].ID); j.State != fleet.JobRunning {
 		t.Fatalf("running job after a refused redelivery: %s %q", j.State, j.Error)
+	}
+	ev.Message = "expired: command expired"
+	if err := e.fleet.HandleEvent(a.id, ev); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := e.fleet.WipeJob(jobs[0].ID); j.State != fleet.JobRunning {
+		t.Fatalf("running job after a refusal of a later delivery: %s %q", j.State, j.Error)
 	}
 	e.fleet.FailWipe(jobs[0].ID, "test", "done with it")
 	// Another device cannot answer for it.
@@ -483,7 +490,7 @@ func TestCommandRefusalFailsJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	jobs, _ = e.fleet.RequestWipes(technician, fleet.WipeSpec{Devices: []string{a.id}})
-	ev.Command = jobs[0].ID
+	ev.Command, ev.Message = jobs[0].ID, "signature: command is not signed by the server's key"
 	if err := e.fleet.HandleEvent(b.id, ev); !errors.Is(err, fleet.ErrForbidden) {
 		t.Fatalf("foreign refusal: %v, want forbidden", err)
 	}
