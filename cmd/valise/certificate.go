@@ -44,6 +44,13 @@ func (e *env) certificateCommand() *cli.Command {
 				Action: e.certificateShow,
 			},
 			{
+				Name:      "list",
+				Usage:     "list the certificates of a device, newest first",
+				ArgsUsage: refArg,
+				Flags:     []cli.Flag{jsonFlag()},
+				Action:    e.certificateList,
+			},
+			{
 				Name:      "verify",
 				Usage:     "check a certificate file offline: format, signatures, server key, content, chain",
 				ArgsUsage: "FILE",
@@ -106,6 +113,41 @@ func (e *env) certificateShow(c *cli.Context) error {
 	}
 	w := &errWriter{w: e.stdout}
 	e.printCertificate(w, data)
+	return w.err
+}
+
+func (e *env) certificateList(c *cli.Context) error {
+	pos, err := args(c, refArg)
+	if err != nil {
+		return err
+	}
+	cl, err := e.client(c)
+	if err != nil {
+		return err
+	}
+	certs, err := cl.Certificates(c.Context, pos[0])
+	if err != nil {
+		return deviceError(c, pos[0], err)
+	}
+	if e.wantJSON(c) {
+		return writeJSON(e.stdout, certs)
+	}
+	w := &errWriter{w: e.stdout}
+	if len(certs) == 0 {
+		fmt.Fprintf(w, "%s has no wipe certificate yet: valise wipe %s\n", pos[0], pos[0])
+		return w.err
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "CERTIFICATE\tFINISHED\tRESULT\tMETHODS\tCATEGORY\tJOB\tEVIDENCE\tSHA-256")
+	for _, ci := range certs {
+		evidence := "agent"
+		if ci.External {
+			evidence = "external"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ci.ID, e.clock(ci.Finished), ci.Result,
+			orDash(strings.Join(ci.Methods, ", ")), orDash(ci.Category), orDash(ci.Job), evidence, shortHash(ci.Hash))
+	}
+	tw.Flush()
 	return w.err
 }
 

@@ -280,6 +280,22 @@ func TestCertificateShow(t *testing.T) {
 	}
 }
 
+func TestCertificateList(t *testing.T) {
+	f, _, _ := certFake(t)
+	s := &testServer{URL: f.URL, admin: "tok"}
+	golden(t, "certificate_list", ok(t, s, "certificate", "list", "VAL-0001"))
+	if got, want := ok(t, s, "certificate", "list", "VAL-0002"), "VAL-0002 has no wipe certificate yet: valise wipe VAL-0002\n"; got != want {
+		t.Errorf("no certificate printed %q, want %q", got, want)
+	}
+	var certs []apitype.CertificateInfo
+	if err := json.Unmarshal([]byte(ok(t, s, "certificate", "list", "VAL-0001", "--json")), &certs); err != nil || len(certs) != 2 || certs[0].ID != "c0002" {
+		t.Errorf("--json: %+v, %v", certs, err)
+	}
+	if r := runCLI(t, f.URL, "tok", "certificate", "list", "VAL-0099"); r.code != 1 || r.stderr != "valise: no device matches VAL-0099\n" {
+		t.Errorf("unknown device: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 func TestCertificateImport(t *testing.T) {
 	f, _, _ := certFake(t)
 	s := &testServer{URL: f.URL, admin: "tok"}

@@ -147,6 +147,9 @@ func TestWipeCycleOnTheServer(t *testing.T) {
 	}
 	golden(t, "server_wipe_status", ok(t, s, "wipe", "status"))
 	golden(t, "server_certificate_show", ok(t, s, "certificate", "show", "VAL-0001"))
+	if list := strings.Fields(ok(t, s, "certificate", "list", "VAL-0001")); len(list) < 15 || strings.Join(list[8:15], " ") != "c-t480-1 2026-11-23 14:50 succeeded overwrite clear "+args.Job {
+		t.Errorf("certificate list:\n%s", list)
+	}
 
 	// The stored file verifies offline with the key the server serves.
 	dir := t.TempDir()
