@@ -87,7 +87,9 @@ func TestChanges(t *testing.T) {
 	if _, _, err := s.Certificate("nope"); !errors.Is(err, fleet.ErrNotFound) {
 		t.Errorf("missing certificate: %v", err)
 	}
-	err = s.Update(func(tx fleet.Tx) error { return tx.PutCertificate(fleet.CertRecord{ID: "c1", Device: "da"}, []byte("other")) })
+	err = s.Update(func(tx fleet.Tx) error {
+		return tx.PutCertificate(fleet.CertRecord{ID: "c1", Device: "da"}, []byte("other"))
+	})
 	if !errors.Is(err, ErrInvalid) {
 		t.Errorf("a certificate stored twice: %v", err)
 	}
