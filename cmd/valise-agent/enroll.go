@@ -16,12 +16,12 @@ func enrollCommand(stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "enroll",
 		Usage:     "enrol this device with the server (the join command of `valise enroll-token create`)",
-		UsageText: "valise-agent enroll --server URL --token T [--ca-pin sha256:HEX] --state DIR [--asset-tag TAG]",
+		UsageText: "valise-agent enroll --server URL --token T [--ca-pin sha256:HEX] [--state DIR] [--asset-tag TAG]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Required: true, EnvVars: []string{"VALISE_SERVER"}, Usage: "server API `URL`"},
 			&cli.StringFlag{Name: "token", Required: true, EnvVars: []string{"VALISE_ENROLL_TOKEN"}, Usage: "enrolment `TOKEN`"},
 			&cli.StringFlag{Name: "ca-pin", EnvVars: []string{"VALISE_CA_PIN"}, Usage: "`sha256:HEX` of the server's CA certificate: an https:// server is trusted only if it matches"},
-			&cli.StringFlag{Name: "state", Required: true, EnvVars: []string{"VALISE_AGENT_STATE"}, Usage: "state `DIR` (created 0700)"},
+			&cli.StringFlag{Name: "state", Value: defaultState(), EnvVars: []string{"VALISE_AGENT_STATE"}, Usage: "state `DIR` (created 0700)"},
 			&cli.StringFlag{Name: "asset-tag", Usage: "asset `TAG` printed on the device's label, if it has one"},
 			logFlag,
 		},

@@ -1,9 +1,14 @@
 // Command valise-agent runs on each device of the fleet:
 //
-//	valise-agent enroll --server URL --token T [--ca-pin sha256:HEX] --state DIR
-//	valise-agent run --state DIR [--interval 60s]
+//	valise-agent enroll --server URL --token T [--ca-pin sha256:HEX] [--state DIR]
+//	valise-agent run [--state DIR] [--interval 60s]
 //	valise-agent inventory [--json] [--root DIR]
 //	valise-agent simulate --count N --server URL --token T [--interval D] [--state DIR]
+//
+// The state dir defaults to /var/lib/valise-agent (Windows:
+// %ProgramData%\Valise\agent), where the installers of package
+// provisioning run the agent from, so the server's join command works as
+// printed.
 //
 // SIGINT and SIGTERM stop run and simulate cleanly: the offline presence is
 // published and the spool closed. Exit codes: 0 success, 1 failure with a

@@ -48,7 +48,7 @@ func TestUsageErrors(t *testing.T) {
 		{"enroll without token", []string{"enroll", "--server", "http://127.0.0.1:1", "--state", "x"}, "token"},
 		{"enroll with a bad URL", []string{"enroll", "--server", "127.0.0.1:8080", "--token", "t", "--state", "x"}, "Server"},
 		{"enroll with a bad pin", []string{"enroll", "--server", "https://127.0.0.1:1", "--token", "t", "--ca-pin", "md5:00", "--state", "x"}, "CAPin"},
-		{"run without state", []string{"run"}, "state"},
+		{"run with an empty state", []string{"run", "--state", ""}, "state"},
 		{"bad log level", []string{"run", "--state", "x", "--log-level", "loud"}, "log-level"},
 		{"negative interval", []string{"run", "--state", "x", "--interval", "-1s"}, "negative"},
 		{"stray argument", []string{"run", "--state", "x", "now"}, "unexpected argument"},

@@ -33,9 +33,9 @@ func runCommand(stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run the agent: report inventory, health and connectivity until stopped",
-		UsageText: "valise-agent run --state DIR [--interval 60s]",
+		UsageText: "valise-agent run [--state DIR] [--interval 60s]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "state", Required: true, EnvVars: []string{"VALISE_AGENT_STATE"}, Usage: "state `DIR` written by enroll"},
+			&cli.StringFlag{Name: "state", Value: defaultState(), EnvVars: []string{"VALISE_AGENT_STATE"}, Usage: "state `DIR` written by enroll"},
 			&cli.DurationFlag{Name: "interval", EnvVars: []string{"VALISE_INTERVAL"}, Usage: "time between health and net samples (default: the server's, 60s)"},
 			&cli.BoolFlag{Name: "inventory-in-process", Usage: "collect the inventory inside the agent rather than in a short-lived child process"},
 			logFlag,
@@ -47,6 +47,9 @@ func runCommand(stderr io.Writer) *cli.Command {
 			log, err := newLogger(c, stderr)
 			if err != nil {
 				return err
+			}
+			if c.String("state") == "" {
+				return usageError{fmt.Errorf("--state is empty")}
 			}
 			if c.Duration("interval") < 0 {
 				return usageError{fmt.Errorf("--interval %s is negative", c.Duration("interval"))}
