@@ -54,9 +54,10 @@ func (e *env) certificateCommand() *cli.Command {
 				Name:      "verify",
 				Usage:     "check a certificate file offline: format, signatures, server key, content, chain",
 				ArgsUsage: "FILE",
-				Description: "Checks the file with no network, unless --server is given. Without --server-key\n" +
-					"(a file holding the key that GET /api/v1/server-key serves: base64, PEM or that\n" +
-					"JSON) the file is only shown consistent, not countersigned by your server.\n" +
+				Description: "Checks the file with no network, unless --server is given here (the global\n" +
+					"--server and VALISE_SERVER are not used). Without --server-key (a file holding\n" +
+					"the key GET /api/v1/server-key serves: base64, PEM or that JSON) the file is only\n" +
+					"shown consistent, not countersigned by your server.\n" +
 					"Exits 0 if the certificate is valid, 1 if not, naming the check that failed.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "server-key", Usage: "the server's public key, from `FILE`"},
