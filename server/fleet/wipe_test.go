@@ -19,7 +19,7 @@ import (
 )
 
 // newWipeEnv is newEnv with a server key, as the server runs it.
-func newWipeEnv(t *testing.T) (*env, ed25519.PrivateKey) {
+func newWipeEnv(t testing.TB) (*env, ed25519.PrivateKey) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "valise.db")
 	st, err := store.Open(path, store.Options{})
@@ -46,7 +46,7 @@ type agent struct {
 	id  string
 }
 
-func newAgent(t *testing.T, n, disk string) *agent {
+func newAgent(t testing.TB, n, disk string) *agent {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -60,7 +60,7 @@ func (a *agent) pub() string {
 }
 
 // enrol enrols a with token, sending its device key.
-func (e *env) enrolAgent(t *testing.T, a *agent, token, job string) (fleet.Enrolment, error) {
+func (e *env) enrolAgent(t testing.TB, a *agent, token, job string) (fleet.Enrolment, error) {
 	t.Helper()
 	en, err := e.fleet.Enroll(wire.EnrollRequest{
 		Token: token, Fingerprint: wire.FingerprintOf(&a.inv), Inventory: a.inv, DeviceKey: a.pub(), ProvisionJob: job,
@@ -115,7 +115,7 @@ func resultEvent(t *testing.T, r wire.WipeResult) wire.Event {
 	return wire.Event{Type: wire.EventWipeResult, OK: r.OK, Data: b}
 }
 
-func progressEvent(t *testing.T, p wire.WipeProgress) wire.Event {
+func progressEvent(t testing.TB, p wire.WipeProgress) wire.Event {
 	t.Helper()
 	b, err := json.Marshal(p)
 	if err != nil {
