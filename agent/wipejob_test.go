@@ -451,3 +451,68 @@ func TestWipeResultTooLargeStillEndsTheJob(t *testing.T) {
 		t.Errorf("result = %+v, want failed without certificate, saying why", r)
 	}
 }
+
+func TestProgressRateLimited(t *testing.T) {
+	sp := openSpool(t, t.TempDir())
+	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+	r := &runner{
+		cfg:   Config{Now: func() time.Time { return now }},
+		st:    State{DeviceID: testDevice},
+		spool: sp,
+		pub:   &publisher{wake: make(chan struct{}, 1)},
+		log:   testConfig("", nil).Logger,
+	}
+	progress := r.progress(jobRecord{Job: "j", Command: "c"}, "sda")
+	const total = 1000
+	steps := []struct {
+		advance time.Duration
+		phase   string
+		done    int64
+		sent    bool
+	}{
+		{0, wire.PhaseProbing, 0, true},
+		{0, wire.PhaseErasing, 0, true}, // a new phase goes at once
+		{300 * time.Millisecond, wire.PhaseErasing, 100, false},
+		{300 * time.Millisecond, wire.PhaseErasing, 200, false},
+		{500 * time.Millisecond, wire.PhaseErasing, 300, true}, // a second after the last one sent
+		{10 * time.Millisecond, wire.PhaseErasing, total, true}, // the end of a phase always goes
+		{10 * time.Millisecond, wire.PhaseVerifying, 10, true},
+		{10 * time.Millisecond, wire.PhaseVerifying, 20, false},
+	}
+	var want []uint64
+	for i, s := range steps {
+		now = now.Add(s.advance)
+		before, err := sp.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		progress(wire.WipeProgress{Phase: s.phase, DoneBytes: s.done, TotalBytes: total})
+		after, _ := sp.Stats()
+		if sent := after.LastSeq > before.LastSeq; sent != s.sent {
+			t.Errorf("step %d (%s %d/%d after %s): sent %v, want %v", i, s.phase, s.done, total, s.advance, sent, s.sent)
+		}
+		if s.sent {
+			want = append(want, uint64(len(want)+1))
+		}
+	}
+	msgs, err := sp.Next(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		env, err := wire.Decode(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev wire.Event
+		json.Unmarshal(env.Body, &ev)
+		var p wire.WipeProgress
+		json.Unmarshal(ev.Data, &p)
+		if ev.Type != wire.EventWipeProgress || p.Job != "j" || p.Disk != "sda" || ev.Command != "c" {
+			t.Errorf("message %d: event %+v progress %+v", m.Seq, ev, p)
+		}
+	}
+	if len(msgs) != len(want) {
+		t.Errorf("%d progress events spooled, want %d", len(msgs), len(want))
+	}
+}
