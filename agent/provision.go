@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,6 +67,9 @@ func (r *runner) startProvision(c wire.Command) {
 	}
 	r.startJob(c, args.Job, func(ctx context.Context, rec jobRecord) {
 		err := r.provision(ctx, rec, args)
+		if err != nil && ctx.Err() != nil {
+			err = errors.New(interruptedProvision)
+		}
 		if err != nil {
 			r.log.Warn("provisioning failed", "job", rec.Job, "err", err)
 		} else {
