@@ -7,9 +7,10 @@ import (
 	"github.com/valise-numerique/valise/server/fleet"
 )
 
-// BenchmarkWipeProgress measures acting on one progress event (one write
-// transaction with its fsync): the pace at which the event worker keeps
-// up with devices wiping at once, each reporting once a second.
+// BenchmarkWipeProgress measures acting on one progress event, each in a
+// new phase so that it is written (one write transaction with its fsync):
+// the worst case of the event worker, which otherwise keeps progress in
+// memory and writes it every progressEvery.
 func BenchmarkWipeProgress(b *testing.B) {
 	e, _ := newWipeEnv(b)
 	a := newAgent(b, "0a01", "S4EVNF0M1")
@@ -26,7 +27,11 @@ func BenchmarkWipeProgress(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		ev := progressEvent(b, wire.WipeProgress{Job: jobs[0].ID, Disk: "nvme0n1", Phase: wire.PhaseErasing, DoneBytes: int64(i), TotalBytes: int64(b.N)})
+		phase := wire.PhaseErasing
+		if i%2 == 1 {
+			phase = wire.PhaseVerifying
+		}
+		ev := progressEvent(b, wire.WipeProgress{Job: jobs[0].ID, Disk: "nvme0n1", Phase: phase, DoneBytes: int64(i), TotalBytes: int64(b.N)})
 		if err := e.fleet.HandleEvent(a.id, ev); err != nil {
 			b.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -87,6 +88,9 @@ func (c Config) Validate() error {
 type Fleet struct {
 	cfg Config
 	log *slog.Logger
+
+	liveMu sync.Mutex
+	live   map[string]*liveJob // wipe job id -> progress not yet written
 }
 
 // New returns a Fleet over cfg.Store.

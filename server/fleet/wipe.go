@@ -205,6 +205,7 @@ func (f *Fleet) failWipe(tx Tx, j *WipeJob, actor, reason string) error {
 	if j.Finished() {
 		return nil
 	}
+	f.forgetLive(j.ID)
 	now := f.now()
 	j.State, j.Error, j.FinishedAt, j.UpdatedAt = JobFailed, reason, now, now
 	if err := f.audit(tx, AuditEvent{Actor: actor, Action: ActionWipeFailed, Device: j.Device,
@@ -250,6 +251,11 @@ func (f *Fleet) WipeJob(id string) (WipeJob, error) {
 	if errors.Is(err, ErrNotFound) {
 		return j, fmt.Errorf("%w: no wipe job %s", ErrNotFound, id)
 	}
+	if err == nil {
+		jobs := []WipeJob{j}
+		f.overlay(jobs)
+		j = jobs[0]
+	}
 	return j, err
 }
 
@@ -263,6 +269,7 @@ func (f *Fleet) WipeJobs(active bool) ([]WipeJob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list wipe jobs: %w", err)
 	}
+	f.overlay(jobs)
 	slices.SortFunc(jobs, func(a, b WipeJob) int {
 		if c := b.RequestedAt.Compare(a.RequestedAt); c != 0 {
 			return c
@@ -372,6 +379,48 @@ func (f *Fleet) commandRefused(device, cmd, msg string) error {
 	return nil
 }
 
+// progressEvery is how often a running job's progress is written when its
+// state does not change; in between, the latest is kept in memory and
+// shown by WipeJob and WipeJobs. A restart loses at most that much of it.
+const progressEvery = 10 * time.Second
+
+// liveJob is the progress of a running job since it was last written.
+type liveJob struct {
+	device   string
+	state    string
+	progress []DiskProgress
+	written  time.Time
+}
+
+// setProgress puts dp into a job's progress list, one entry per disk.
+func setProgress(list []DiskProgress, dp DiskProgress) []DiskProgress {
+	i := slices.IndexFunc(list, func(x DiskProgress) bool { return x.Disk == dp.Disk })
+	switch {
+	case i >= 0:
+		list[i] = dp
+	case len(list) < 64:
+		list = append(list, dp)
+	}
+	return list
+}
+
+// overlay shows the progress kept in memory on jobs read from the store.
+func (f *Fleet) overlay(jobs []WipeJob) {
+	f.liveMu.Lock()
+	defer f.liveMu.Unlock()
+	for i := range jobs {
+		if l := f.live[jobs[i].ID]; l != nil && !jobs[i].Finished() {
+			jobs[i].Progress = slices.Clone(l.progress)
+		}
+	}
+}
+
+func (f *Fleet) forgetLive(job string) {
+	f.liveMu.Lock()
+	delete(f.live, job)
+	f.liveMu.Unlock()
+}
+
 func (f *Fleet) wipeProgress(device string, p wire.WipeProgress, at time.Time) error {
 	if p.Job == "" {
 		return nil // a maintenance-mode wipe: only its result counts
@@ -379,7 +428,20 @@ func (f *Fleet) wipeProgress(device string, p wire.WipeProgress, at time.Time) e
 	if at.IsZero() {
 		at = f.now()
 	}
-	_, err := f.updateWipeJob(p.Job, func(tx Tx, j *WipeJob) error {
+	state := JobRunning
+	if p.Phase == wire.PhaseVerifying {
+		state = JobVerifying
+	}
+	dp := DiskProgress{Disk: clip(p.Disk), Phase: clip(p.Phase), DoneBytes: p.DoneBytes, TotalBytes: p.TotalBytes, RateBps: p.RateBps, At: at.UTC()}
+	now := f.now()
+	f.liveMu.Lock()
+	if l := f.live[p.Job]; l != nil && l.device == device && l.state == state && now.Sub(l.written) < progressEvery {
+		l.progress = setProgress(l.progress, dp)
+		f.liveMu.Unlock()
+		return nil
+	}
+	f.liveMu.Unlock()
+	j, err := f.updateWipeJob(p.Job, func(tx Tx, j *WipeJob) error {
 		if j.Device != device {
 			return fmt.Errorf("%w: %s sent progress for the job of %s", ErrForbidden, device, j.Device)
 		}
@@ -394,22 +456,30 @@ func (f *Fleet) wipeProgress(device string, p wire.WipeProgress, at time.Time) e
 				return err
 			}
 		}
-		j.State = JobRunning
-		if p.Phase == wire.PhaseVerifying {
-			j.State = JobVerifying
+		j.State = state
+		f.liveMu.Lock()
+		if l := f.live[j.ID]; l != nil {
+			j.Progress = slices.Clone(l.progress) // other disks' news since the last write
 		}
-		dp := DiskProgress{Disk: clip(p.Disk), Phase: clip(p.Phase), DoneBytes: p.DoneBytes, TotalBytes: p.TotalBytes, RateBps: p.RateBps, At: at.UTC()}
-		i := slices.IndexFunc(j.Progress, func(x DiskProgress) bool { return x.Disk == dp.Disk })
-		switch {
-		case i >= 0:
-			j.Progress[i] = dp
-		case len(j.Progress) < 64:
-			j.Progress = append(j.Progress, dp)
-		}
+		f.liveMu.Unlock()
+		j.Progress = setProgress(j.Progress, dp)
 		j.UpdatedAt = now
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	f.liveMu.Lock()
+	defer f.liveMu.Unlock()
+	if j.Finished() {
+		delete(f.live, j.ID)
+		return nil
+	}
+	if f.live == nil {
+		f.live = map[string]*liveJob{}
+	}
+	f.live[j.ID] = &liveJob{device: device, state: j.State, progress: slices.Clone(j.Progress), written: now}
+	return nil
 }
 
 // wipeResult ends a job. A successful result's certificate is verified
@@ -462,6 +532,7 @@ func (f *Fleet) wipeResult(device string, r wire.WipeResult) error {
 			if err == nil {
 				now := f.now()
 				wasFailed := j.State == JobFailed
+				f.forgetLive(j.ID)
 				j.State, j.Error, j.Certificate, j.FinishedAt, j.UpdatedAt = JobSucceeded, "", rec.ID, now, now
 				if j.StartedAt.IsZero() {
 					j.StartedAt = rec.Started

@@ -625,3 +625,66 @@ func TestProvisionResultFailure(t *testing.T) {
 		t.Fatalf("provision again: %v", err)
 	}
 }
+
+func TestProgressWrittenEveryFewSeconds(t *testing.T) {
+	e, _ := newWipeEnv(t)
+	a := newAgent(t, "0a01", "S4EVNF0M1")
+	if _, err := e.enrolAgent(t, a, e.token(t, "laptop", 1), ""); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := e.fleet.RequestWipes(technician, fleet.WipeSpec{Devices: []string{a.id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := jobs[0].ID
+	send := func(done int64) {
+		t.Helper()
+		if err := e.fleet.HandleEvent(a.id, progressEvent(t, wire.WipeProgress{Job: id, Disk: "nvme0n1", Phase: wire.PhaseErasing, DoneBytes: done, TotalBytes: 100})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func() int64 {
+		t.Helper()
+		j, err := e.st.WipeJob(id)
+		if err != nil || len(j.Progress) != 1 {
+			t.Fatalf("stored job: %+v %v", j, err)
+		}
+		return j.Progress[0].DoneBytes
+	}
+	shown := func() int64 {
+		t.Helper()
+		j, err := e.fleet.WipeJob(id)
+		if err != nil || len(j.Progress) != 1 {
+			t.Fatalf("job: %+v %v", j, err)
+		}
+		return j.Progress[0].DoneBytes
+	}
+	for i := int64(1); i <= 5; i++ {
+		send(i)
+		e.clock.Add(time.Second)
+	}
+	if got, want := [2]int64{stored(), shown()}, [2]int64{1, 5}; got != want {
+		t.Errorf("stored, shown = %v, want %v", got, want)
+	}
+	e.clock.Add(10 * time.Second)
+	send(20)
+	if got, want := [2]int64{stored(), shown()}, [2]int64{20, 20}; got != want {
+		t.Errorf("after 10 s: stored, shown = %v, want %v", got, want)
+	}
+	// A change of phase is written at once.
+	if err := e.fleet.HandleEvent(a.id, progressEvent(t, wire.WipeProgress{Job: id, Disk: "nvme0n1", Phase: wire.PhaseVerifying, DoneBytes: 1, TotalBytes: 100})); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := e.st.WipeJob(id); j.State != fleet.JobVerifying {
+		t.Errorf("stored state %s, want verifying", j.State)
+	}
+	// Another device's progress for this job is refused, even in memory.
+	b := newAgent(t, "0b02", "DISKB")
+	if _, err := e.enrolAgent(t, b, e.token(t, "laptop", 1), ""); err != nil {
+		t.Fatal(err)
+	}
+	err = e.fleet.HandleEvent(b.id, progressEvent(t, wire.WipeProgress{Job: id, Disk: "nvme0n1", Phase: wire.PhaseVerifying, DoneBytes: 99, TotalBytes: 100}))
+	if !errors.Is(err, fleet.ErrForbidden) || shown() != 1 {
+		t.Errorf("foreign progress: %v, shown %d", err, shown())
+	}
+}
