@@ -131,12 +131,20 @@ func (e *env) wipe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	devs := make([]apitype.DeviceDetail, len(refs))
-	for i, ref := range refs {
-		if devs[i], err = cl.Device(c.Context, ref); err != nil {
+	// Resolve every device first: nothing is asked for if one is unknown,
+	// and a device named twice (by id and by tag) is wiped once.
+	var devs []apitype.DeviceDetail
+	var unique []string
+	for _, ref := range refs {
+		d, err := cl.Device(c.Context, ref)
+		if err != nil {
 			return deviceError(c, ref, err)
 		}
+		if !slices.ContainsFunc(devs, func(x apitype.DeviceDetail) bool { return x.ID == d.ID }) {
+			devs, unique = append(devs, d), append(unique, ref)
+		}
 	}
+	refs = unique
 	if !c.Bool("yes") {
 		if err := e.confirmWipe(devs); err != nil {
 			return err

@@ -93,7 +93,7 @@ func TestWipeWait(t *testing.T) {
 
 func TestWipeWaitWithAFailure(t *testing.T) {
 	f := newWipeFake(t)
-	r := runCLI(t, f.URL, "tok", "wipe", "VAL-0001", "val-0002", "VAL-0001", "--wait", "--yes",
+	r := runCLI(t, f.URL, "tok", "wipe", "VAL-0001", "val-0002", "VAL-0001", "d0002", "--wait", "--yes",
 		"--method", "nvme-sanitize", "--verify", "sample", "--destination", "donation")
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1 when a wipe failed", r.code)
