@@ -172,6 +172,5 @@ func (f *Fleet) Gate(ref string) error {
 	if err != nil {
 		return err
 	}
-	// A write transaction that writes nothing: the gate reads through Tx.
-	return f.cfg.Store.Update(func(tx Tx) error { return f.gate(tx, d) })
+	return f.cfg.Store.View(func(tx Tx) error { return f.gate(tx, d) })
 }

@@ -107,6 +107,8 @@ type ChangeStore interface {
 	// Update runs fn inside one write transaction: whatever fn writes
 	// through tx commits together when fn returns nil, nothing otherwise.
 	Update(fn func(tx Tx) error) error
+	// View runs fn inside one read transaction: tx's writes fail.
+	View(fn func(tx Tx) error) error
 	// WipeJob returns the wipe job with this id.
 	WipeJob(id string) (WipeJob, error)
 	// WipeJobs returns the wipe jobs, only the unfinished ones when

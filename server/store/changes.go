@@ -20,7 +20,12 @@ func (s *Store) Update(fn func(tx fleet.Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return fn(changeTx{tx}) })
 }
 
-// changeTx implements fleet.Tx over a bbolt write transaction.
+// View runs fn inside one read transaction; see fleet.ChangeStore.
+func (s *Store) View(fn func(tx fleet.Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(changeTx{tx}) })
+}
+
+// changeTx implements fleet.Tx over a bbolt transaction.
 type changeTx struct{ tx *bolt.Tx }
 
 func (c changeTx) Device(id string) (fleet.Device, error) { return getDevice(c.tx, id) }
