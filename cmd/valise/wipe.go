@@ -247,11 +247,22 @@ func jobTag(j apitype.WipeJob) string {
 func (e *env) printRequested(jobs []apitype.WipeJob) error {
 	w := &errWriter{w: e.stdout}
 	tw := newTable(w)
+	failed := 0
 	for _, j := range jobs {
+		if j.State == apitype.JobFailed { // the command could not even be sent
+			failed++
+			fmt.Fprintf(e.stderr, "valise: %s: wipe failed: %s\n", jobTag(j), oneLine(orDefault(j.Error, "no reason given")))
+			continue
+		}
 		fmt.Fprintf(tw, "Wipe of %s requested\tjob %s\tmethod %s\tverify %s\n", jobTag(j), j.ID, methodLabel(j.Method), orDash(j.Verify))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "Each device starts as soon as it is online. Follow them with: valise wipe status --active")
+	if failed < len(jobs) {
+		fmt.Fprintln(w, "Each device starts as soon as it is online. Follow them with: valise wipe status --active")
+	}
+	if w.err == nil && failed > 0 {
+		return &toldError{msg: fmt.Sprintf("%d wipes failed", failed)}
+	}
 	return w.err
 }
 

@@ -183,6 +183,19 @@ func TestWipeConfirmation(t *testing.T) {
 func TestWipeWithoutWait(t *testing.T) {
 	f := newWipeFake(t)
 	golden(t, "wipe_requested", ok(t, &testServer{URL: f.URL, admin: "tok"}, "wipe", "VAL-0001", "VAL-0004", "--yes"))
+
+	// A job that failed at once (its command could not be sent).
+	f = newWipeFake(t)
+	unsent := f.wipes["VAL-0003"][0]
+	unsent.State, unsent.Error = apitype.JobFailed, "the wipe command could not be sent: broker down"
+	f.wipes["VAL-0003"] = []apitype.WipeJob{unsent}
+	r := runCLI(t, f.URL, "tok", "wipe", "VAL-0001", "VAL-0003", "--yes")
+	if want := "valise: VAL-0003: wipe failed: the wipe command could not be sent: broker down\n"; r.code != 1 || r.stderr != want {
+		t.Errorf("exit %d, stderr %q; want 1, %q", r.code, r.stderr, want)
+	}
+	if !strings.HasPrefix(r.stdout, "Wipe of VAL-0001 requested") || strings.Contains(r.stdout, "VAL-0003") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
 }
 
 func TestWipeRefusals(t *testing.T) {
