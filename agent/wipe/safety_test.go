@@ -327,3 +327,35 @@ func TestLUKSLoop(t *testing.T) {
 		t.Errorf("the old key still opens the volume: %s", out)
 	}
 }
+
+// TestRunningRootRefused probes (read-only, never wipes) the disk this
+// machine runs from and checks it would be refused, in maintenance mode
+// too.
+func TestRunningRootRefused(t *testing.T) {
+	dev, ok := rootDev()
+	if !ok {
+		t.Skip("no root device number on this platform")
+	}
+	link, err := filepath.EvalSymlinks("/sys/dev/block/" + dev)
+	if err != nil {
+		t.Skipf("root %s is not on a block device (overlay, network…): %v", dev, err)
+	}
+	disk := filepath.Base(link)
+	if _, err := os.Stat(filepath.Join(link, "partition")); err == nil {
+		disk = filepath.Base(filepath.Dir(link))
+	}
+	path := "/dev/" + disk
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no %s: %v", path, err)
+	}
+	p, err := ProbeDisk(context.Background(), path, Options{})
+	if err != nil {
+		t.Skipf("probe %s: %v", path, err)
+	}
+	if !p.HoldsRoot {
+		t.Fatalf("probe of %s (root device %s) does not see the root: %+v", path, dev, p)
+	}
+	if err := CheckSafe(p, true, true); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("CheckSafe of the running root's disk: %v", err)
+	}
+}
