@@ -116,6 +116,8 @@ type ChangeStore interface {
 	WipeJobs(active bool) ([]WipeJob, error)
 	// ProvisionJob returns the provisioning job with this id.
 	ProvisionJob(id string) (ProvisionJob, error)
+	// ProvisionJobs returns every provisioning job, in no particular order.
+	ProvisionJobs() ([]ProvisionJob, error)
 	// Certificate returns the record of a stored certificate and its file.
 	Certificate(id string) (CertRecord, []byte, error)
 	// Certificates returns the records of a device's certificates, oldest

@@ -283,7 +283,9 @@ func (f *Fleet) WipeJobs(active bool) ([]WipeJob, error) {
 // command the device did not take before it expired, or a running wipe
 // the agent has said nothing about for WipeSilence (killed, powered off;
 // a restarted agent reports "interrupted" itself). The device goes to
-// wipe_failed and may be wiped again.
+// wipe_failed and may be wiped again. Provisioning jobs whose device did
+// not re-enrol before its token expired fail too; the device goes back to
+// wiped.
 func (f *Fleet) ExpireJobs() error {
 	jobs, err := f.cfg.Store.WipeJobs(true)
 	if err != nil {
@@ -306,6 +308,20 @@ func (f *Fleet) ExpireJobs() error {
 			return fmt.Errorf("expire wipe job %s: %w", j.ID, err)
 		}
 		f.log.Warn("wipe job failed", "job", j.ID, "device", j.Device, "reason", reason)
+	}
+	pjobs, err := f.cfg.Store.ProvisionJobs()
+	if err != nil {
+		return fmt.Errorf("expire provisioning jobs: %w", err)
+	}
+	for _, j := range pjobs {
+		if j.Finished() || now.Before(j.ExpiresAt) {
+			continue
+		}
+		reason := "the device did not re-enrol before its token expired at " + j.ExpiresAt.Format(time.RFC3339)
+		if _, err := f.FailProvision(j.ID, ActorServer, reason); err != nil {
+			return fmt.Errorf("expire provisioning job %s: %w", j.ID, err)
+		}
+		f.log.Warn("provisioning job failed", "job", j.ID, "device", j.Device, "reason", reason)
 	}
 	return nil
 }

@@ -688,3 +688,33 @@ func TestProgressWrittenEveryFewSeconds(t *testing.T) {
 		t.Errorf("foreign progress: %v, shown %d", err, shown())
 	}
 }
+
+func TestProvisionExpires(t *testing.T) {
+	e, _ := newWipeEnv(t)
+	a := newAgent(t, "0a01", "S4EVNF0M1")
+	e.wiped(t, a)
+	pj, secret, err := e.fleet.StartProvision(technician, a.id, "laptop-linux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(7*24*time.Hour - time.Minute)
+	if err := e.fleet.ExpireJobs(); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.state(t, a.id); got != fleet.StateProvisioning {
+		t.Fatalf("before the token expires: %s", got)
+	}
+	e.clock.Add(time.Minute)
+	if err := e.fleet.ExpireJobs(); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.state(t, a.id); got != fleet.StateWiped {
+		t.Fatalf("after the token expired: %s, want wiped", got)
+	}
+	if pj, _ = e.fleet.ProvisionJob(pj.ID); pj.State != fleet.JobFailed || !strings.Contains(pj.Error, "did not re-enrol") {
+		t.Fatalf("job: %s %q", pj.State, pj.Error)
+	}
+	if _, err := e.enrolAgent(t, a, secret, pj.ID); !errors.Is(err, fleet.ErrTokenGone) {
+		t.Fatalf("the expired token: %v", err)
+	}
+}

@@ -201,6 +201,22 @@ func (s *Store) ProvisionJob(id string) (fleet.ProvisionJob, error) {
 	return j, err
 }
 
+// ProvisionJobs returns every provisioning job, in id order.
+func (s *Store) ProvisionJobs() ([]fleet.ProvisionJob, error) {
+	var out []fleet.ProvisionJob
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketProvisions).ForEach(func(k, v []byte) error {
+			var j fleet.ProvisionJob
+			if err := json.Unmarshal(v, &j); err != nil {
+				return fmt.Errorf("provisioning job %s: %w: %v", k, ErrCorrupt, err)
+			}
+			out = append(out, j)
+			return nil
+		})
+	})
+	return out, err
+}
+
 // Certificate returns a stored certificate's record and file.
 func (s *Store) Certificate(id string) (fleet.CertRecord, []byte, error) {
 	var rec fleet.CertRecord
