@@ -241,10 +241,10 @@ func (f *Fleet) updateWipeJob(id string, fn func(tx Tx, j *WipeJob) error) (Wipe
 	return out, err
 }
 
-// WipeJob returns a wipe job; ExpireJobs runs first so that a job the
-// agent went silent on shows as failed.
+// WipeJob returns a wipe job; expired wipe jobs are failed first, so that
+// a job the agent went silent on shows as failed.
 func (f *Fleet) WipeJob(id string) (WipeJob, error) {
-	if err := f.ExpireJobs(); err != nil {
+	if err := f.expireWipes(); err != nil {
 		return WipeJob{}, err
 	}
 	j, err := f.cfg.Store.WipeJob(id)
@@ -262,7 +262,7 @@ func (f *Fleet) WipeJob(id string) (WipeJob, error) {
 // WipeJobs returns the wipe jobs, only unfinished ones when active, the
 // newest first.
 func (f *Fleet) WipeJobs(active bool) ([]WipeJob, error) {
-	if err := f.ExpireJobs(); err != nil {
+	if err := f.expireWipes(); err != nil {
 		return nil, err
 	}
 	jobs, err := f.cfg.Store.WipeJobs(active)
@@ -287,6 +287,30 @@ func (f *Fleet) WipeJobs(active bool) ([]WipeJob, error) {
 // not re-enrol before its token expired fail too; the device goes back to
 // wiped.
 func (f *Fleet) ExpireJobs() error {
+	if err := f.expireWipes(); err != nil {
+		return err
+	}
+	now := f.now()
+	pjobs, err := f.cfg.Store.ProvisionJobs()
+	if err != nil {
+		return fmt.Errorf("expire provisioning jobs: %w", err)
+	}
+	for _, j := range pjobs {
+		if j.Finished() || now.Before(j.ExpiresAt) {
+			continue
+		}
+		reason := "the device did not re-enrol before its token expired at " + j.ExpiresAt.Format(time.RFC3339)
+		if _, err := f.FailProvision(j.ID, ActorServer, reason); err != nil {
+			return fmt.Errorf("expire provisioning job %s: %w", j.ID, err)
+		}
+		f.log.Warn("provisioning job failed", "job", j.ID, "device", j.Device, "reason", reason)
+	}
+	return nil
+}
+
+// expireWipes is the wipe half of ExpireJobs, cheap enough (it reads the
+// active jobs only) to run before every read of wipe jobs.
+func (f *Fleet) expireWipes() error {
 	jobs, err := f.cfg.Store.WipeJobs(true)
 	if err != nil {
 		return fmt.Errorf("expire wipe jobs: %w", err)
@@ -308,20 +332,6 @@ func (f *Fleet) ExpireJobs() error {
 			return fmt.Errorf("expire wipe job %s: %w", j.ID, err)
 		}
 		f.log.Warn("wipe job failed", "job", j.ID, "device", j.Device, "reason", reason)
-	}
-	pjobs, err := f.cfg.Store.ProvisionJobs()
-	if err != nil {
-		return fmt.Errorf("expire provisioning jobs: %w", err)
-	}
-	for _, j := range pjobs {
-		if j.Finished() || now.Before(j.ExpiresAt) {
-			continue
-		}
-		reason := "the device did not re-enrol before its token expired at " + j.ExpiresAt.Format(time.RFC3339)
-		if _, err := f.FailProvision(j.ID, ActorServer, reason); err != nil {
-			return fmt.Errorf("expire provisioning job %s: %w", j.ID, err)
-		}
-		f.log.Warn("provisioning job failed", "job", j.ID, "device", j.Device, "reason", reason)
 	}
 	return nil
 }
