@@ -8,8 +8,8 @@
 // re-encode to the very same bytes is refused, so that any changed byte is
 // detected, including bytes outside the signed part.
 //
-// RenderPDF renders a file as an A4 PDF for filing. ParseNwipeLog and
-// FromNwipe turn the log of a wipe made with ShredOS/nwipe into a
+// Package certpdf, beside this one, renders a file as an A4 PDF for filing.
+// ParseNwipeLog and FromNwipe turn the log of a wipe made with ShredOS/nwipe into a
 // certificate marked as external evidence.
 package certificate
 

@@ -102,7 +102,7 @@ type Config struct {
 	// Provisioner renders provisioning bundles; nil makes /provisions
 	// answer 501.
 	Provisioner Provisioner
-	// RenderPDF writes a certificate file as PDF; certificate.RenderPDF
+	// RenderPDF writes a certificate file as PDF; certpdf.Render
 	// by default.
 	RenderPDF func(w io.Writer, file []byte) error
 	// Topics builds device topics.

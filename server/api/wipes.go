@@ -17,6 +17,7 @@ import (
 
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/certificate"
+	"github.com/valise-numerique/valise/internal/certificate/certpdf"
 	"github.com/valise-numerique/valise/internal/wire"
 	"github.com/valise-numerique/valise/server/fleet"
 )
@@ -213,13 +214,13 @@ func (a *API) certificatePDF(w http.ResponseWriter, r *http.Request, _ fleet.Pri
 	w.Write(buf.Bytes())
 }
 
-// renderPDF renders a stored certificate file with certificate.RenderPDF.
+// renderPDF renders a stored certificate file with certpdf.Render.
 func renderPDF(w io.Writer, file []byte) error {
 	f, err := certificate.ParseFile(file)
 	if err != nil {
 		return err
 	}
-	return certificate.RenderPDF(w, f)
+	return certpdf.Render(w, f)
 }
 
 // importCertificate answers POST /api/v1/devices/{ref}/certificates/import:

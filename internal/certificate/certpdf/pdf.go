@@ -1,4 +1,7 @@
-package certificate
+// Package certpdf renders wipe certificates as A4 PDF files for filing. It
+// is kept apart from package certificate so that the agent, which signs
+// certificates but never prints them, does not carry a PDF library.
+package certpdf
 
 import (
 	"bytes"
@@ -11,6 +14,8 @@ import (
 
 	"github.com/go-pdf/fpdf"
 	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/valise-numerique/valise/internal/certificate"
 )
 
 // Limits of the raw answers printed in a PDF: the full text is in the JSON
@@ -20,22 +25,17 @@ const (
 	pdfLineChars   = 78 // what the value column holds in the mono font
 )
 
-// RenderPDF writes the certificate of a file as an A4 PDF for filing:
+// Render writes the certificate of a file as an A4 PDF for filing:
 // French first with English in small type, every certificate field, the
 // raw answers truncated, the chain hash, the keys and signatures, and a QR
 // code of the file's hash (File.Hash). It renders what the file says and
 // checks nothing: call Verify first.
-func RenderPDF(w io.Writer, f File) error {
+func Render(w io.Writer, f certificate.File) error {
 	c, err := f.Decode()
 	if err != nil {
 		return fmt.Errorf("render certificate pdf: %w", err)
 	}
-	return c.PDF(w, f)
-}
-
-// PDF writes c, the certificate of the file f, as an A4 PDF (see RenderPDF).
-func (c Certificate) PDF(w io.Writer, f File) error {
-	return c.renderPDF(w, f, true)
+	return render(w, c, f, true)
 }
 
 // pdfDoc holds the document being written and its layout.
@@ -48,7 +48,7 @@ type pdfDoc struct {
 	sectionCount int
 }
 
-func (c Certificate) renderPDF(w io.Writer, f File, compress bool) error {
+func render(w io.Writer, c certificate.Certificate, f certificate.File, compress bool) error {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetCompression(compress)
 	// The document's dates are the certificate's, so the same file always
@@ -143,7 +143,7 @@ func (c Certificate) renderPDF(w io.Writer, f File, compress bool) error {
 	return nil
 }
 
-func (d *pdfDoc) header(c Certificate, hash string) {
+func (d *pdfDoc) header(c certificate.Certificate, hash string) {
 	pdf := d.pdf
 	top := pdf.GetY()
 	qrSize := 27.0
@@ -163,7 +163,7 @@ func (d *pdfDoc) header(c Certificate, hash string) {
 	pdf.SetFont("Helvetica", "B", 11)
 	pdf.CellFormat(textW, 6, d.tr(strings.TrimSpace(c.Asset.AssetTag+"  ·  "+strings.TrimSpace(c.Asset.Vendor+" "+c.Asset.Model))), "", 1, "L", false, 0, "")
 
-	ok := c.Result == ResultSucceeded
+	ok := c.Result == certificate.ResultSucceeded
 	label := "ÉCHEC DE L'EFFACEMENT – ne pas remettre l'appareil en service"
 	en := "Sanitization failed – the asset must not be reused"
 	if ok {
@@ -267,7 +267,7 @@ func (d *pdfDoc) rowFont(fr, en, value, font string, size, lineH float64) {
 	pdf.SetY(max(pdf.GetY(), y+h) + 0.6)
 }
 
-func (d *pdfDoc) medium(m Medium, tool Tool) {
+func (d *pdfDoc) medium(m certificate.Medium, tool certificate.Tool) {
 	d.row("Type, modèle", "Type, model", strings.TrimSpace(mediaTypeFR(m.Type)+" – "+m.Model))
 	d.row("Numéro de série", "Serial number", orDash(m.Serial, ""))
 	if m.Firmware != "" {
@@ -448,11 +448,11 @@ func hiddenFR(s string) string {
 
 func categoryFR(c string) string {
 	switch c {
-	case CategoryClear:
+	case certificate.CategoryClear:
 		return "Clear – effacement logique par réécriture / logical overwrite"
-	case CategoryPurge:
+	case certificate.CategoryPurge:
 		return "Purge – effacement par le support lui-même / media-level sanitization"
-	case CategoryNone:
+	case certificate.CategoryNone:
 		return "Aucune – ne vaut pas assainissement / not counted as sanitization"
 	}
 	return orDash(c, "")
@@ -460,47 +460,47 @@ func categoryFR(c string) string {
 
 // categoriesFR names the weakest category over the media, which is what
 // the asset as a whole got.
-func categoriesFR(media []Medium) string {
+func categoriesFR(media []certificate.Medium) string {
 	switch weakest(media) {
-	case CategoryPurge:
+	case certificate.CategoryPurge:
 		return "NIST SP 800-88 Purge"
-	case CategoryClear:
+	case certificate.CategoryClear:
 		return "NIST SP 800-88 Clear"
 	}
 	return "sans catégorie NIST"
 }
 
-func categoriesEN(media []Medium) string {
+func categoriesEN(media []certificate.Medium) string {
 	switch weakest(media) {
-	case CategoryPurge:
+	case certificate.CategoryPurge:
 		return "NIST SP 800-88 Purge"
-	case CategoryClear:
+	case certificate.CategoryClear:
 		return "NIST SP 800-88 Clear"
 	}
 	return "no NIST category"
 }
 
-func weakest(media []Medium) string {
-	rank := map[string]int{CategoryPurge: 2, CategoryClear: 1}
-	w := CategoryPurge
+func weakest(media []certificate.Medium) string {
+	rank := map[string]int{certificate.CategoryPurge: 2, certificate.CategoryClear: 1}
+	w := certificate.CategoryPurge
 	for _, m := range media {
 		if rank[m.Category] < rank[w] {
 			w = m.Category
 		}
 	}
 	if len(media) == 0 || rank[w] == 0 {
-		return CategoryNone
+		return certificate.CategoryNone
 	}
 	return w
 }
 
 func verificationFR(r string) string {
 	switch r {
-	case VerificationPassed:
+	case certificate.VerificationPassed:
 		return "conforme / passed"
-	case VerificationFailed:
+	case certificate.VerificationFailed:
 		return "NON CONFORME / failed"
-	case VerificationNotDone:
+	case certificate.VerificationNotDone:
 		return "non effectuée / not done"
 	}
 	return orDash(r, "")
@@ -508,9 +508,9 @@ func verificationFR(r string) string {
 
 func resultFR(r string) string {
 	switch r {
-	case ResultSucceeded:
+	case certificate.ResultSucceeded:
 		return "réussi / succeeded"
-	case ResultFailed:
+	case certificate.ResultFailed:
 		return "ÉCHEC / failed"
 	}
 	return orDash(r, "")

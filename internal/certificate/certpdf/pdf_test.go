@@ -1,10 +1,12 @@
-package certificate
+package certpdf
 
 import (
 	"bytes"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/valise-numerique/valise/internal/certificate"
 )
 
 // pdfPage matches the page objects of an uncompressed PDF.
@@ -14,27 +16,27 @@ func TestPDF(t *testing.T) {
 	device, server := testKey(t, 1), testKey(t, 2)
 
 	failed := sampleCertificate()
-	failed.Result = ResultFailed
-	failed.Media[1].Result, failed.Media[1].Error = ResultFailed, "write error at byte 4096: input/output error"
-	failed.Media[1].Verification.Result = VerificationNotDone
+	failed.Result = certificate.ResultFailed
+	failed.Media[1].Result, failed.Media[1].Error = certificate.ResultFailed, "write error at byte 4096: input/output error"
+	failed.Media[1].Verification.Result = certificate.VerificationNotDone
 
 	long := sampleCertificate()
 	long.Media[0].Commands[0].Output = strings.Repeat("ligne de sortie très longue, répétée pour remplir la page et tester la coupe ", 40) +
 		"\n" + strings.Repeat("x\n", 200)
 
 	raw := readLog(t, "nwipe-zero.log")
-	log, err := ParseNwipeLog(bytes.NewReader(raw))
+	log, err := certificate.ParseNwipeLog(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	external, err := FromNwipe(log, nwipeAsset, "VALTEST-LOOP0", "Élodie Martin", raw)
+	external, err := certificate.FromNwipe(log, nwipeAsset, "VALTEST-LOOP0", "Élodie Martin", raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	tests := []struct {
 		name      string
-		c         Certificate
+		c         certificate.Certificate
 		server    bool
 		pages     int
 		wantTexts []string
@@ -52,7 +54,7 @@ func TestPDF(t *testing.T) {
 			}
 			f, _ := signedFile(t, tt.c, device, srv)
 			var buf bytes.Buffer
-			if err := tt.c.renderPDF(&buf, f, false); err != nil {
+			if err := render(&buf, tt.c, f, false); err != nil {
 				t.Fatal(err)
 			}
 			out := buf.Bytes()
@@ -74,10 +76,10 @@ func TestPDF(t *testing.T) {
 			// The public renderer compresses, and renders the same file to
 			// the same bytes.
 			var a, b bytes.Buffer
-			if err := RenderPDF(&a, f); err != nil {
+			if err := Render(&a, f); err != nil {
 				t.Fatal(err)
 			}
-			if err := RenderPDF(&b, f); err != nil {
+			if err := Render(&b, f); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.HasPrefix(a.Bytes(), []byte("%PDF-")) || a.Len() >= buf.Len() {
@@ -90,9 +92,9 @@ func TestPDF(t *testing.T) {
 	}
 }
 
-func TestRenderPDFBadFile(t *testing.T) {
+func TestRenderBadFile(t *testing.T) {
 	var buf bytes.Buffer
-	err := RenderPDF(&buf, File{Certificate: []byte("{not json")})
+	err := Render(&buf, certificate.File{Certificate: []byte("{not json")})
 	if err == nil {
 		t.Fatal("rendered a file whose certificate does not decode")
 	}
