@@ -474,7 +474,7 @@ func TestProgressRateLimited(t *testing.T) {
 		{0, wire.PhaseErasing, 0, true}, // a new phase goes at once
 		{300 * time.Millisecond, wire.PhaseErasing, 100, false},
 		{300 * time.Millisecond, wire.PhaseErasing, 200, false},
-		{500 * time.Millisecond, wire.PhaseErasing, 300, true}, // a second after the last one sent
+		{500 * time.Millisecond, wire.PhaseErasing, 300, true},  // a second after the last one sent
 		{10 * time.Millisecond, wire.PhaseErasing, total, true}, // the end of a phase always goes
 		{10 * time.Millisecond, wire.PhaseVerifying, 10, true},
 		{10 * time.Millisecond, wire.PhaseVerifying, 20, false},
