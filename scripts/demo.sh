@@ -30,7 +30,9 @@ for addr in "$http" "$mqtt"; do
 	fi
 done
 
-"$bin/valise-server" --data "$dir" --http "$http" --mqtt "$mqtt" >>"$dir/server.log" 2>&1 &
+# Provisioned laptops and tablets join the kits' hotspot; the demo's is made up.
+VALISE_KIT_WIFI_SSID=${VALISE_KIT_WIFI_SSID:-Valise-Demo} VALISE_KIT_WIFI_KEY=${VALISE_KIT_WIFI_KEY:-demo-passphrase-only} \
+	"$bin/valise-server" --data "$dir" --http "$http" --mqtt "$mqtt" >>"$dir/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
 	curl -fsS "$url/healthz" >/dev/null 2>&1 && break
@@ -67,6 +69,10 @@ for _ in $(seq 1 150); do
 	sleep 0.2
 done
 
+# A simulated laptop to try the wipe cycle on (the first laptop is this machine).
+tag=$(valise devices list --class laptop --json | grep -o '"asset_tag": *"[^"]*"' | sed -n '2s/.*"\([^"]*\)"$/\1/p')
+tag=${tag:-VAL-0002}
+
 cat <<MSG
 
 Valise demo is running ($(valise devices list --json | grep -o '"id"' | wc -l) devices, ${n:-0} online).
@@ -82,6 +88,13 @@ In another shell:
   $bin/valise devices list
   $bin/valise devices show VAL-0001
   $bin/valise devices list --class hotspot --json
+
+and the wipe-before-reuse cycle on a simulated laptop (its disk is a real file, really overwritten):
+
+  $bin/valise wipe $tag --yes --wait
+  $bin/valise certificate show $tag --pdf $tag.pdf
+  $bin/valise provision $tag --profile laptop-linux --wait
+  $bin/valise devices history $tag
 
 Ctrl-C stops the demo; its data stays in $dir/.
 MSG
