@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,10 @@ type Client struct {
 	ua      string
 	timeout time.Duration
 	hc      *http.Client
+
+	roots  *x509.CertPool // WithCACert: the only roots trusted
+	pin    *pinVerifier   // WithCAPin: the only certificate trusted
+	optErr error          // what the options found wrong, returned by New
 }
 
 // Option changes a Client built by New.
@@ -70,18 +75,32 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
-	if c.timeout <= 0 {
+	switch {
+	case c.optErr != nil:
+		return nil, fmt.Errorf("apiclient: %w", c.optErr)
+	case c.timeout <= 0:
 		return nil, fmt.Errorf("apiclient: timeout %s must be positive", c.timeout)
+	case c.roots != nil && c.pin != nil:
+		return nil, fmt.Errorf("apiclient: %w: trust a CA file or a pin, not both", ErrBadCA)
+	case (c.roots != nil || c.pin != nil) && c.hc != nil:
+		return nil, fmt.Errorf("apiclient: %w: a CA file or pin needs the client's own transport, not WithHTTPClient", ErrBadCA)
 	}
 	if c.hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = http.ProxyFromEnvironment
-		tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-		tr.TLSHandshakeTimeout = 10 * time.Second
-		tr.ResponseHeaderTimeout = c.timeout
+		tr := c.baseTransport()
+		tr.TLSClientConfig = c.tlsConfig()
 		c.hc = &http.Client{Transport: tr, Timeout: c.timeout}
 	}
 	return c, nil
+}
+
+// baseTransport returns a new transport with the client's timeouts.
+func (c *Client) baseTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyFromEnvironment
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = c.timeout
+	return tr
 }
 
 func parseBase(raw string) (*url.URL, error) {
@@ -247,25 +266,41 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, co
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
+	exchange := func() (*http.Response, error) {
+		var r io.Reader
+		if body != nil {
+			r = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, target, r)
+		if err != nil {
+			return nil, fmt.Errorf("build %s %s: %w", method, path, err)
+		}
+		req.Header.Set("Accept", accept)
+		req.Header.Set("User-Agent", c.ua)
+		if body != nil {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			return nil, c.transportError(ctx, err)
+		}
+		return resp, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, r)
+	resp, err := exchange()
+	if err != nil && c.pin != nil && errors.Is(err, errPinNotInChain) {
+		// The server sent its certificate without the pinned one: fetch
+		// that from CAPath, check it against the pin, and try again. No
+		// request reached the server: the handshake failed.
+		if ferr := c.fetchAnchor(ctx); ferr != nil {
+			return nil, ferr
+		}
+		resp, err = exchange()
+	}
 	if err != nil {
-		return nil, fmt.Errorf("build %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", c.ua)
-	if body != nil {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, c.transportError(ctx, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 
@@ -327,8 +362,11 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		reason = "no route to host"
 	case errors.As(err, &dnsErr):
 		reason = "unknown host " + dnsErr.Name
+	case errors.Is(err, ErrPinMismatch):
+		reason = "TLS certificate does not match the CA pin"
 	case errors.As(err, &certErr):
 		reason = "TLS certificate not trusted: " + certErr.Err.Error()
+		err = fmt.Errorf("%w: %w", ErrUntrusted, err)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		reason = "no answer within " + c.timeout.String()
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

@@ -18,6 +18,18 @@ var (
 	// ErrBadAnswer means the server answered with something that is not the
 	// JSON of the API (a proxy's HTML page, a truncated body).
 	ErrBadAnswer = errors.New("unexpected answer from the server")
+	// ErrBadCA means the CA file or pin given to New (WithCACert,
+	// WithCAPin) cannot be used.
+	ErrBadCA = errors.New("invalid CA to trust")
+	// ErrUntrusted means the server's TLS certificate is not signed by a
+	// trusted root: the system's, or the one of WithCACert. It comes in a
+	// *TransportError.
+	ErrUntrusted = errors.New("the server's certificate is not trusted")
+	// ErrPinMismatch means the server's TLS chain does not hold, and its
+	// CAPath does not serve, the certificate of WithCAPin, or that
+	// certificate does not vouch for the server's: a wrong pin or a wrong
+	// server. It comes in a *TransportError.
+	ErrPinMismatch = errors.New("the server's certificate does not match the CA pin")
 )
 
 // Error is an error answer of the API: the HTTP status and the code and
