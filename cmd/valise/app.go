@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -19,7 +20,12 @@ const (
 	defaultServer = "http://127.0.0.1:8080"
 	envServer     = "VALISE_SERVER"
 	envToken      = "VALISE_TOKEN"
+	envCACert     = "VALISE_CA_CERT"
+	envCAPin      = "VALISE_CA_PIN"
 )
+
+// trustHint tells people how to trust a server that has its own CA.
+const trustHint = "pass --ca-cert valise-data/ca.crt or --ca-pin from the server's log"
 
 // tokenHint tells people where the admin token of a server lives.
 const tokenHint = "set " + envToken + ", e.g. export " + envToken + "=$(cat valise-data/admin.token)"
@@ -106,6 +112,17 @@ func (e *env) newApp() *cli.App {
 				Name:    "token",
 				Usage:   "API token (the admin one is in the server's data directory, admin.token)",
 				EnvVars: []string{envToken},
+			},
+			&cli.StringFlag{
+				Name:      "ca-cert",
+				Usage:     "PEM file of the CA to trust for an https server (the server's is valise-data/ca.crt)",
+				EnvVars:   []string{envCACert},
+				TakesFile: true,
+			},
+			&cli.StringFlag{
+				Name:    "ca-pin",
+				Usage:   "trust exactly the CA with this pin (sha256:…, in the server's log and join commands)",
+				EnvVars: []string{envCAPin},
 			},
 			jsonFlag(),
 		},
@@ -202,10 +219,30 @@ func (e *env) wantJSON(c *cli.Context) bool {
 	return e.globalJSON || c.Bool("json")
 }
 
-// client returns an API client for the --server and --token flags.
+// client returns an API client for the --server, --token, --ca-cert and
+// --ca-pin flags.
 func (e *env) client(c *cli.Context) (*apiclient.Client, error) {
-	cl, err := apiclient.New(c.String("server"), c.String("token"), apiclient.WithVersion(version))
-	if err != nil {
+	opts := []apiclient.Option{apiclient.WithVersion(version)}
+	caFile, pin := c.String("ca-cert"), c.String("ca-pin")
+	switch {
+	case caFile != "" && pin != "":
+		return nil, usagef(c, "--ca-cert and --ca-pin both name the CA to trust: give one")
+	case caFile != "":
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --ca-cert: %w", err)
+		}
+		opts = append(opts, apiclient.WithCACert(pem))
+	case pin != "":
+		opts = append(opts, apiclient.WithCAPin(pin))
+	}
+	cl, err := apiclient.New(c.String("server"), c.String("token"), opts...)
+	switch {
+	case errors.Is(err, apiclient.ErrBadCA) && caFile != "":
+		return nil, usagef(c, "--ca-cert %s: %v", caFile, errors.Unwrap(err))
+	case errors.Is(err, apiclient.ErrBadCA):
+		return nil, usagef(c, "--ca-pin: %v", errors.Unwrap(err))
+	case err != nil:
 		return nil, fmt.Errorf("%w (--server or %s)", err, envServer)
 	}
 	return cl, nil
@@ -220,6 +257,12 @@ func explain(c *cli.Context, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return errors.New("interrupted")
+	case errors.Is(err, apiclient.ErrPinMismatch):
+		return fmt.Errorf("the server's certificate does not match --ca-pin %s: check the pin in the server's log (ca_pin=…)", c.String("ca-pin"))
+	case errors.Is(err, apiclient.ErrUntrusted) && c.String("ca-cert") != "":
+		return fmt.Errorf("the server's certificate is not signed by --ca-cert %s: is it this server's ca.crt?", c.String("ca-cert"))
+	case errors.Is(err, apiclient.ErrUntrusted):
+		return errors.New(apiclient.ErrUntrusted.Error() + ": " + trustHint)
 	case errors.As(err, &te):
 		return fmt.Errorf("%w — is valise-server running? (%s)", err, envServer)
 	case !errors.As(err, &ae):
