@@ -9,6 +9,7 @@ import (
 
 	"github.com/valise-numerique/valise/agent"
 	"github.com/valise-numerique/valise/agent/collect"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 // enrollCommand is `valise-agent enroll`.
@@ -23,13 +24,13 @@ func enrollCommand(stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "ca-pin", EnvVars: []string{"VALISE_CA_PIN"}, Usage: "`sha256:HEX` of the server's CA certificate: an https:// server is trusted only if it matches"},
 			&cli.StringFlag{Name: "state", Value: defaultState(), EnvVars: []string{"VALISE_AGENT_STATE"}, Usage: "state `DIR` (created 0700)"},
 			&cli.StringFlag{Name: "asset-tag", Usage: "asset `TAG` printed on the device's label, if it has one"},
-			logFlag,
+			cmdmain.LogLevelFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
+			if err := cmdmain.NoArgs(c); err != nil {
 				return err
 			}
-			log, err := newLogger(c, stderr)
+			log, err := cmdmain.NewLogger(c, stderr)
 			if err != nil {
 				return err
 			}
@@ -40,7 +41,7 @@ func enrollCommand(stderr io.Writer) *cli.Command {
 			// Validate before collecting: a typo should not wait for the inventory.
 			opts.Source = nopSource{}
 			if err := opts.Validate(); err != nil {
-				return usageError{err}
+				return cmdmain.Usage(c, err)
 			}
 			col, err := collect.New(collect.Config{Logger: log})
 			if err != nil {

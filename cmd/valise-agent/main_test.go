@@ -21,6 +21,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -59,8 +60,8 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			err := run(t.Context(), append([]string{"valise-agent"}, tc.args...), &out, &errOut)
-			if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("run(%q) = %v (exit %d), want a usage error about %q", tc.args, err, exitCode(err), tc.want)
+			if err == nil || cmdmain.ExitCode(err) != 2 || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("run(%q) = %v (exit %d), want a usage error about %q", tc.args, err, cmdmain.ExitCode(err), tc.want)
 			}
 		})
 	}
@@ -68,8 +69,8 @@ func TestUsageErrors(t *testing.T) {
 
 func TestRunNotEnrolled(t *testing.T) {
 	err := run(t.Context(), []string{"valise-agent", "run", "--state", t.TempDir()}, io.Discard, io.Discard)
-	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "enroll first") {
-		t.Errorf("run = %v (exit %d), want exit 1 telling to enrol", err, exitCode(err))
+	if err == nil || cmdmain.ExitCode(err) != 1 || !strings.Contains(err.Error(), "enroll first") {
+		t.Errorf("run = %v (exit %d), want exit 1 telling to enrol", err, cmdmain.ExitCode(err))
 	}
 }
 
@@ -181,7 +182,7 @@ func TestEnrollRunStop(t *testing.T) {
 
 	var out bytes.Buffer
 	err := run(t.Context(), []string{"valise-agent", "enroll", "--server", api.URL, "--token", "nope", "--state", state}, &out, io.Discard)
-	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "unknown enrolment token") {
+	if err == nil || cmdmain.ExitCode(err) != 1 || !strings.Contains(err.Error(), "unknown enrolment token") {
 		t.Fatalf("enroll with a bad token = %v, want the server's message", err)
 	}
 	err = run(t.Context(), []string{"valise-agent", "enroll", "--server", api.URL, "--token", "tok", "--state", state}, &out, io.Discard)

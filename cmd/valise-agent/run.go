@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/valise-numerique/valise/agent"
 	"github.com/valise-numerique/valise/agent/collect"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -38,21 +38,21 @@ func runCommand(stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "state", Value: defaultState(), EnvVars: []string{"VALISE_AGENT_STATE"}, Usage: "state `DIR` written by enroll"},
 			&cli.DurationFlag{Name: "interval", EnvVars: []string{"VALISE_INTERVAL"}, Usage: "time between health and net samples (default: the server's, 60s)"},
 			&cli.BoolFlag{Name: "inventory-in-process", Usage: "collect the inventory inside the agent rather than in a short-lived child process"},
-			logFlag,
+			cmdmain.LogLevelFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
+			if err := cmdmain.NoArgs(c); err != nil {
 				return err
 			}
-			log, err := newLogger(c, stderr)
+			log, err := cmdmain.NewLogger(c, stderr)
 			if err != nil {
 				return err
 			}
 			if c.String("state") == "" {
-				return usageError{fmt.Errorf("--state is empty")}
+				return cmdmain.Usagef(c, "--state is empty")
 			}
 			if c.Duration("interval") < 0 {
-				return usageError{fmt.Errorf("--interval %s is negative", c.Duration("interval"))}
+				return cmdmain.Usagef(c, "--interval %s is negative", c.Duration("interval"))
 			}
 			st, err := agent.LoadState(c.String("state"))
 			if err != nil {

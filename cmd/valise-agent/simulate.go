@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valise-numerique/valise/agent/simulate"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 // simulateCommand is `valise-agent simulate`.
@@ -26,13 +27,13 @@ func simulateCommand(stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "class", Usage: "make every device a laptop, tablet or hotspot (default: a mix, then the token's class)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "fleet seed: same seed, same devices (default: kept in DIR)"},
 			&cli.IntFlag{Name: "disk-mib", Value: simulate.DefaultDiskBytes >> 20, Usage: "size in `MiB` of each laptop's and tablet's disk image, which wipe commands really erase (0: none, wipes refused)"},
-			logFlag,
+			cmdmain.LogLevelFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
+			if err := cmdmain.NoArgs(c); err != nil {
 				return err
 			}
-			log, err := newLogger(c, stderr)
+			log, err := cmdmain.NewLogger(c, stderr)
 			if err != nil {
 				return err
 			}
@@ -45,7 +46,7 @@ func simulateCommand(stderr io.Writer) *cli.Command {
 				opts.DiskBytes = -1
 			}
 			if err := opts.Validate(); err != nil {
-				return usageError{err}
+				return cmdmain.Usage(c, err)
 			}
 			return simulate.Run(c.Context, opts)
 		},

@@ -21,6 +21,7 @@ import (
 	"github.com/valise-numerique/valise/agent/spool"
 	"github.com/valise-numerique/valise/agent/wipe"
 	"github.com/valise-numerique/valise/internal/certificate"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -82,7 +83,7 @@ func wipeCommand() *cli.Command {
 			&cli.StringFlag{Name: "root", Value: "/", Hidden: true, Usage: "read /proc and /sys under `DIR` (tests)"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
+			if err := cmdmain.NoArgs(c); err != nil {
 				return err
 			}
 			o := maintenanceOptions{
@@ -95,7 +96,7 @@ func wipeCommand() *cli.Command {
 				},
 			}
 			if err := o.Wipe.Validate(); err != nil {
-				return usageError{err}
+				return cmdmain.Usage(c, err)
 			}
 			return runMaintenanceWipe(c.Context, c.App.Writer, c.App.ErrWriter, o)
 		},
@@ -219,7 +220,7 @@ func printPlan(w io.Writer, p wipe.Probe, method, verify string) {
 // confirm asks to type the disk's name.
 func confirm(stderr io.Writer, d wipe.Disk) error {
 	if !wipeStdinIsTerminal() {
-		return usageError{errors.New("no terminal to confirm on: pass --yes to wipe without confirmation")}
+		return cmdmain.Usage(nil, errors.New("no terminal to confirm on: pass --yes to wipe without confirmation"))
 	}
 	fmt.Fprintf(stderr, "Everything on %s will be destroyed. Type its name (%s) to go on: ", d.Path, d.Name)
 	line, err := bufio.NewReader(wipeStdin).ReadString('\n')

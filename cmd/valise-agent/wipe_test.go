@@ -15,6 +15,7 @@ import (
 	"github.com/valise-numerique/valise/agent"
 	"github.com/valise-numerique/valise/agent/spool"
 	"github.com/valise-numerique/valise/internal/certificate"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -143,8 +144,8 @@ func TestWipeNotConfirmed(t *testing.T) {
 			withTerminal(t, tt.input, tt.terminal)
 			var stdout, stderr bytes.Buffer
 			err := run(t.Context(), []string{"valise-agent", "wipe", "--disk", disk}, &stdout, &stderr)
-			if err == nil || exitCode(err) != tt.exit || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("wipe = %v (exit %d), want exit %d about %q", err, exitCode(err), tt.exit, tt.want)
+			if err == nil || cmdmain.ExitCode(err) != tt.exit || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("wipe = %v (exit %d), want exit %d about %q", err, cmdmain.ExitCode(err), tt.exit, tt.want)
 			}
 			unchanged(t, disk, data)
 		})
@@ -272,8 +273,8 @@ func TestWipeRefused(t *testing.T) {
 				args = append(args, strings.ReplaceAll(a, "FILE", disk))
 			}
 			err := run(t.Context(), args, &bytes.Buffer{}, &bytes.Buffer{})
-			if err == nil || exitCode(err) != tt.exit || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("wipe = %v (exit %d), want exit %d about %q", err, exitCode(err), tt.exit, tt.want)
+			if err == nil || cmdmain.ExitCode(err) != tt.exit || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("wipe = %v (exit %d), want exit %d about %q", err, cmdmain.ExitCode(err), tt.exit, tt.want)
 			}
 			unchanged(t, disk, data)
 		})

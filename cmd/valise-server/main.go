@@ -10,56 +10,18 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/server"
 )
 
 // version is set at build time (-ldflags "-X main.version=…").
 var version = "dev"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		code := exitCode(err)
-		hint := ""
-		if code == 2 {
-			hint = " (see valise-server --help)"
-		}
-		fmt.Fprintln(os.Stderr, "valise-server: "+oneLine(err)+hint)
-		os.Exit(code)
-	}
-}
-
-// usageError is a mistake in the command line.
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
-
-// exitCode is 2 for bad usage and 1 for any other failure.
-func exitCode(err error) int {
-	var u usageError
-	if errors.As(err, &u) {
-		return 2
-	}
-	return 1
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
+func main() { cmdmain.Main(cmdmain.Reporting("valise-server", run)) }
 
 // run parses args, starts the server and blocks until ctx is done or the
 // server fails.
@@ -71,12 +33,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		UsageText: "valise-server [--data DIR] [--http ADDR] [--mqtt ADDR] [--mqtt-url URL] [--public-url URL] [--tls] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL]",
 		Writer:    stdout,
 		ErrWriter: stderr,
-		// Never os.Exit from inside the library: errors come back to run.
-		ExitErrHandler:  func(*cli.Context, error) {},
-		HideHelpCommand: true,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
-		},
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Value: "./" + server.DefaultDataDir, EnvVars: []string{"VALISE_DATA"},
 				Usage: "data directory: store, admin token, keys (created 0700)"},
@@ -108,18 +64,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				Usage: "directory of provisioning profiles (*.toml) to use instead of the built-in ones"},
 			&cli.StringFlag{Name: "topic-prefix", EnvVars: []string{"VALISE_TOPIC_PREFIX"},
 				Usage: "MQTT topic prefix (default valise/v1)"},
-			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"VALISE_LOG_LEVEL"},
-				Usage: "debug, info, warn or error"},
+			cmdmain.LogLevelFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageError{fmt.Errorf("unexpected argument %q", c.Args().First())}
+			if err := cmdmain.NoArgs(c); err != nil {
+				return err
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-				return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))}
+			logger, err := cmdmain.NewLogger(c, stderr)
+			if err != nil {
+				return err
 			}
-			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			s, err := server.New(server.Config{
 				DataDir:      c.String("data"),
 				HTTPAddr:     c.String("http"),
@@ -139,22 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				Logger:       logger,
 			})
 			if err != nil {
-				return usageError{err}
+				return cmdmain.Usage(c, err)
 			}
 			return s.Run(c.Context)
 		},
 	}
-	err := app.RunContext(ctx, args)
-	if err != nil && !errors.As(err, new(usageError)) && isFlagError(err) {
-		return usageError{err}
-	}
-	return err
-}
-
-// isFlagError tells the flag parser's own errors, which urfave/cli
-// returns without going through OnUsageError in some paths.
-func isFlagError(err error) bool {
-	msg := err.Error()
-	return strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "flag needs an argument") ||
-		strings.HasPrefix(msg, "invalid value")
+	return cmdmain.RunApp(ctx, app, args)
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's logger and the test.
@@ -65,7 +67,7 @@ func TestUsage(t *testing.T) {
 			err := run(ctx, append([]string{"valise-server"}, tt.args...), &stdout, &stderr)
 			code := 0
 			if err != nil {
-				code = exitCode(err)
+				code = cmdmain.ExitCode(err)
 			}
 			if code != tt.code {
 				t.Fatalf("exit code %d (%v), want %d", code, err, tt.code)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 // Defaults and environment variables of the global flags.
@@ -50,42 +51,18 @@ type env struct {
 func (e *env) run(ctx context.Context, args []string) int {
 	args = completionArgs(args)
 	e.args = args
-	app := e.newApp()
-	err := app.RunContext(ctx, args)
-	if err == nil {
-		return 0
-	}
+	err := e.newApp().RunContext(ctx, args)
 	var (
-		ue     *usageError
 		helped errHelpShown
 		told   *toldError
 	)
-	if errors.As(err, &told) {
-		return 1
+	switch {
+	case errors.As(err, &told):
+		return cmdmain.ExitFailure
+	case errors.As(err, &helped):
+		err = helped.err
 	}
-	if errors.As(err, &helped) {
-		if helped.err != nil {
-			fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(helped.err.Error()))
-			return 1
-		}
-		return 0
-	}
-	if errors.As(err, &ue) {
-		fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(ue.msg))
-		cmd := ue.help
-		if cmd == "" {
-			cmd = app.Name
-		}
-		fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", cmd)
-		return 2
-	}
-	fmt.Fprintf(e.stderr, "valise: %s\n", oneLine(err.Error()))
-	return 1
-}
-
-// oneLine keeps a message on one line, whatever the server sent.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return cmdmain.Report(e.stderr, "valise", err)
 }
 
 func (e *env) newApp() *cli.App {
@@ -176,7 +153,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
 		return undefinedFlag(c, name)
 	}
-	return &usageError{msg: err.Error(), help: c.Command.HelpName}
+	return cmdmain.OnUsageError(c, err, false)
 }
 
 // undefinedFlag is the usage error for a flag the command does not take;
@@ -188,10 +165,10 @@ func undefinedFlag(c *cli.Context, flag string) error {
 		if sf, ok := g.(*cli.StringFlag); ok && len(sf.EnvVars) > 0 {
 			env = " or set " + sf.EnvVars[0]
 		}
-		return usagef(c, "--%s is a global flag: put it before the command (valise --%s … %s)%s",
+		return cmdmain.Usagef(c, "--%s is a global flag: put it before the command (valise --%s … %s)%s",
 			name, name, strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), env)
 	}
-	return usagef(c, "flag provided but not defined: %s", flag)
+	return cmdmain.Usagef(c, "flag provided but not defined: %s", flag)
 }
 
 // groupAction runs when a command that only groups others is given no
@@ -202,7 +179,7 @@ func groupAction(c *cli.Context) error {
 		if name == "" {
 			name = c.App.Name
 		}
-		return usagef(c, "unknown command %q for %q", c.Args().First(), name)
+		return cmdmain.Usagef(c, "unknown command %q for %q", c.Args().First(), name)
 	}
 	if c.Command.HelpName == "" || c.Command.HelpName == c.App.Name {
 		return cli.ShowAppHelp(c)
@@ -226,7 +203,7 @@ func (e *env) client(c *cli.Context) (*apiclient.Client, error) {
 	caFile, pin := c.String("ca-cert"), c.String("ca-pin")
 	switch {
 	case caFile != "" && pin != "":
-		return nil, usagef(c, "--ca-cert and --ca-pin both name the CA to trust: give one")
+		return nil, cmdmain.Usagef(c, "--ca-cert and --ca-pin both name the CA to trust: give one")
 	case caFile != "":
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -239,9 +216,9 @@ func (e *env) client(c *cli.Context) (*apiclient.Client, error) {
 	cl, err := apiclient.New(c.String("server"), c.String("token"), opts...)
 	switch {
 	case errors.Is(err, apiclient.ErrBadCA) && caFile != "":
-		return nil, usagef(c, "--ca-cert %s: %v", caFile, errors.Unwrap(err))
+		return nil, cmdmain.Usagef(c, "--ca-cert %s: %v", caFile, errors.Unwrap(err))
 	case errors.Is(err, apiclient.ErrBadCA):
-		return nil, usagef(c, "--ca-pin: %v", errors.Unwrap(err))
+		return nil, cmdmain.Usagef(c, "--ca-pin: %v", errors.Unwrap(err))
 	case err != nil:
 		return nil, fmt.Errorf("%w (--server or %s)", err, envServer)
 	}
@@ -291,9 +268,9 @@ func args(c *cli.Context, names ...string) ([]string, error) {
 	}
 	switch {
 	case len(pos) < len(names):
-		return nil, usagef(c, "missing argument %s", names[len(pos)])
+		return nil, cmdmain.Usagef(c, "missing argument %s", names[len(pos)])
 	case len(pos) > len(names):
-		return nil, usagef(c, "unexpected argument %q", pos[len(names)])
+		return nil, cmdmain.Usagef(c, "unexpected argument %q", pos[len(names)])
 	}
 	return pos, nil
 }
@@ -305,7 +282,7 @@ func someArgs(c *cli.Context, name string) ([]string, error) {
 		return nil, err
 	}
 	if len(pos) == 0 {
-		return nil, usagef(c, "missing argument %s", name)
+		return nil, cmdmain.Usagef(c, "missing argument %s", name)
 	}
 	return pos, nil
 }
@@ -339,13 +316,13 @@ func positional(c *cli.Context) ([]string, error) {
 			}
 		} else if !hasValue {
 			if i+1 >= len(in) {
-				return nil, usagef(c, "flag needs an argument: %s", a)
+				return nil, cmdmain.Usagef(c, "flag needs an argument: %s", a)
 			}
 			i++
 			value = in[i]
 		}
 		if err := c.Set(name, value); err != nil {
-			return nil, usagef(c, "invalid value %q for flag %s: %v", value, a, err)
+			return nil, cmdmain.Usagef(c, "invalid value %q for flag %s: %v", value, a, err)
 		}
 	}
 	return pos, nil

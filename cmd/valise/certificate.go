@@ -21,6 +21,7 @@ import (
 	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/certificate"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 // maxCertFile bounds a certificate or server key file read from disk.
@@ -229,7 +230,7 @@ func (e *env) printCertificate(out io.Writer, data []byte) {
 		row(w, "", join(" · ", m.Method+" ("+m.Category+")", prefixed("pattern ", m.Pattern),
 			"verification "+join(" ", v.Method, v.Result), checked(v), m.Result))
 		if m.Error != "" {
-			row(w, "", e.warn("error: "+oneLine(m.Error)))
+			row(w, "", e.warn("error: "+cmdmain.OneLine(m.Error)))
 		}
 	}
 	if cert.PrevHash != "" {
@@ -246,7 +247,7 @@ func (e *env) printCertificate(out io.Writer, data []byte) {
 	row(w, "Device key", deviceKey)
 	row(w, "Server key", orDefault(f.ServerKey, "not countersigned"))
 	if _, _, err := certificate.Verify(data, certificate.VerifyOptions{}); err != nil {
-		row(w, "Signatures", e.warn("INVALID: "+oneLine(err.Error())))
+		row(w, "Signatures", e.warn("INVALID: "+cmdmain.OneLine(err.Error())))
 	} else {
 		row(w, "Signatures", "valid against the keys above; check the server key: valise certificate verify --server-key")
 	}
@@ -313,7 +314,7 @@ func (e *env) certificateVerify(c *cli.Context) error {
 		return err
 	}
 	if c.String("server-key") != "" && c.String("server") != "" {
-		return usagef(c, "give --server-key or --server, not both")
+		return cmdmain.Usagef(c, "give --server-key or --server, not both")
 	}
 	data, err := readFile(pos[0], "certificate")
 	if err != nil {
@@ -377,7 +378,7 @@ func (e *env) certificateVerify(c *cli.Context) error {
 		}
 	}
 	if verr != nil {
-		return fmt.Errorf("certificate %s is invalid: %s", pos[0], oneLine(verr.Error()))
+		return fmt.Errorf("certificate %s is invalid: %s", pos[0], cmdmain.OneLine(verr.Error()))
 	}
 	return nil
 }
@@ -480,7 +481,7 @@ func (e *env) printVerify(w io.Writer, r verifyReport, cert certificate.Certific
 		case checkNotRun:
 			detail = "not checked"
 		case checkFailed:
-			detail = e.warn(oneLine(detail))
+			detail = e.warn(cmdmain.OneLine(detail))
 		}
 		fmt.Fprintf(tw, "  %s %s\t%s\n", checkMarks[ch.Result], ch.Check, detail)
 	}

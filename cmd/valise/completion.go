@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 func (e *env) completionCommand() *cli.Command {
@@ -40,7 +41,7 @@ func (e *env) completion(c *cli.Context) error {
 			_, err = fmt.Fprint(e.stdout, script)
 		}
 	default:
-		return usagef(c, "no completion for shell %q: use bash, zsh or fish", pos[0])
+		return cmdmain.Usagef(c, "no completion for shell %q: use bash, zsh or fish", pos[0])
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -84,7 +85,7 @@ func (e *env) devicesList(c *cli.Context) error {
 		Online: c.Bool("online"),
 	}
 	if f.Class != "" && !wire.ValidClass(f.Class) {
-		return usagef(c, "--class %q is not a device class: use %s", c.String("class"), strings.Join(enrollClasses, ", "))
+		return cmdmain.Usagef(c, "--class %q is not a device class: use %s", c.String("class"), strings.Join(enrollClasses, ", "))
 	}
 	cl, err := e.client(c)
 	if err != nil {
@@ -163,14 +164,14 @@ func (e *env) devicesHistory(c *cli.Context) error {
 	case metric == "":
 		return e.devicesLifecycle(c, pos[0])
 	case !slices.Contains(apitype.Metrics, metric):
-		return usagef(c, "--metric %q is not a figure the server keeps: use %s", metric, strings.Join(apitype.Metrics, ", "))
+		return cmdmain.Usagef(c, "--metric %q is not a figure the server keeps: use %s", metric, strings.Join(apitype.Metrics, ", "))
 	}
 	since, err := parseDuration(c.String("since"))
 	if err != nil || since <= 0 {
-		return usagef(c, "--since %q: give a positive duration such as 30m, 24h or 7d", c.String("since"))
+		return cmdmain.Usagef(c, "--since %q: give a positive duration such as 30m, 24h or 7d", c.String("since"))
 	}
 	if c.Int("limit") < 0 {
-		return usagef(c, "--limit %d must not be negative", c.Int("limit"))
+		return cmdmain.Usagef(c, "--limit %d must not be negative", c.Int("limit"))
 	}
 	cl, err := e.client(c)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -42,17 +43,17 @@ func (e *env) enrollTokenCreate(c *cli.Context) error {
 	class := strings.ToLower(strings.TrimSpace(c.String("class")))
 	switch {
 	case class == "":
-		return usagef(c, "--class is required: %s", strings.Join(enrollClasses, ", "))
+		return cmdmain.Usagef(c, "--class is required: %s", strings.Join(enrollClasses, ", "))
 	case !wire.ValidClass(class):
-		return usagef(c, "--class %q is not a device class: use %s", c.String("class"), strings.Join(enrollClasses, ", "))
+		return cmdmain.Usagef(c, "--class %q is not a device class: use %s", c.String("class"), strings.Join(enrollClasses, ", "))
 	}
 	uses := c.Int("uses")
 	if uses < 1 {
-		return usagef(c, "--uses %d: a token must allow at least 1 enrolment", uses)
+		return cmdmain.Usagef(c, "--uses %d: a token must allow at least 1 enrolment", uses)
 	}
 	expires, err := parseDuration(c.String("expires"))
 	if err != nil || expires <= 0 {
-		return usagef(c, "--expires %q: give a positive duration such as 30m, 24h or 7d", c.String("expires"))
+		return cmdmain.Usagef(c, "--expires %q: give a positive duration such as 30m, 24h or 7d", c.String("expires"))
 	}
 	cl, err := e.client(c)
 	if err != nil {

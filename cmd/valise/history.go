@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 // devicesLifecycle prints the lifecycle events of a device: "devices
@@ -21,12 +22,12 @@ func (e *env) devicesLifecycle(c *cli.Context, ref string) error {
 	if c.IsSet("since") {
 		d, err := parseDuration(c.String("since"))
 		if err != nil || d <= 0 {
-			return usagef(c, "--since %q: give a positive duration such as 30m, 24h or 7d", c.String("since"))
+			return cmdmain.Usagef(c, "--since %q: give a positive duration such as 30m, 24h or 7d", c.String("since"))
 		}
 		from, window = e.now().Add(-d), "in the last "+span(d)
 	}
 	if c.Int("limit") < 0 {
-		return usagef(c, "--limit %d must not be negative", c.Int("limit"))
+		return cmdmain.Usagef(c, "--limit %d must not be negative", c.Int("limit"))
 	}
 	cl, err := e.client(c)
 	if err != nil {
@@ -57,7 +58,7 @@ func (e *env) printLifecycle(c *cli.Context, ref string, evs []apitype.Event, wi
 	fmt.Fprintln(tw, "AT\tACTOR\tACTION\tCHANGE\tREASON")
 	for _, ev := range evs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.clock(ev.At), orDash(ev.Actor), ev.Action,
-			change(ev.Before, ev.After), orDash(oneLine(ev.Reason)))
+			change(ev.Before, ev.After), orDash(cmdmain.OneLine(ev.Reason)))
 	}
 	tw.Flush()
 	return w.err
@@ -86,11 +87,11 @@ func eventValue(raw json.RawMessage) string {
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return oneLine(s)
+		return cmdmain.OneLine(s)
 	}
 	var obj map[string]any
 	if json.Unmarshal(raw, &obj) != nil {
-		return oneLine(string(raw))
+		return cmdmain.OneLine(string(raw))
 	}
 	if st, ok := obj["state"].(string); ok && len(obj) == 1 {
 		return st
@@ -110,7 +111,7 @@ func eventValue(raw json.RawMessage) string {
 		vb, _ := json.Marshal(v)
 		parts = append(parts, k+"="+string(vb))
 	}
-	return oneLine(strings.Join(parts, " "))
+	return cmdmain.OneLine(strings.Join(parts, " "))
 }
 
 // shortHash cuts a long hex string (a SHA-256) to its first 12 digits, as

@@ -11,20 +11,15 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cmdmain.Main(run) }
 
 // run runs the CLI with args (args[0] is the program name) and returns the
 // exit code.

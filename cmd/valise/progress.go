@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -107,7 +108,7 @@ func (p *progress) line(j apitype.WipeJob, width int) (string, string) {
 	case apitype.JobSucceeded:
 		return fmt.Sprintf("%s  %-9s  %s  100 %%  certificate %s", tag, j.State, bar(1), orDash(j.Certificate)), j.State
 	case apitype.JobFailed:
-		return fmt.Sprintf("%s  failed: %s", tag, oneLine(orDefault(j.Error, "no reason given"))), j.State
+		return fmt.Sprintf("%s  failed: %s", tag, cmdmain.OneLine(orDefault(j.Error, "no reason given"))), j.State
 	case apitype.JobRequested, apitype.JobSent:
 		return fmt.Sprintf("%s  waiting for the device to start (%s)", tag, j.State), j.State
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 )
 
 // profileNames are the profiles shipped with Valise, for help and
@@ -40,7 +41,7 @@ func (e *env) provision(c *cli.Context) error {
 	}
 	profile := strings.TrimSpace(c.String("profile"))
 	if profile == "" {
-		return usagef(c, "--profile is required: %s…", strings.Join(profileNames, ", "))
+		return cmdmain.Usagef(c, "--profile is required: %s…", strings.Join(profileNames, ", "))
 	}
 	cl, err := e.client(c)
 	if err != nil {
@@ -69,7 +70,7 @@ func (e *env) provision(c *cli.Context) error {
 	}
 	tag := orDefault(job.AssetTag, pos[0])
 	if job.State != apitype.JobSucceeded {
-		return fmt.Errorf("%s: provisioning failed: %s", tag, oneLine(orDefault(job.Error, "no reason given")))
+		return fmt.Errorf("%s: provisioning failed: %s", tag, cmdmain.OneLine(orDefault(job.Error, "no reason given")))
 	}
 	if !e.wantJSON(c) {
 		fmt.Fprintf(e.stdout, "%s is provisioned with %s and ready.\n", tag, job.Profile)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -98,7 +99,7 @@ func (e *env) printNotes(w io.Writer, d apitype.DeviceDetail) {
 		if n.Kind != apitype.NoteEnrolled {
 			kind = e.warn(kind)
 		}
-		row(w, e.clock(n.At), join(": ", kind, oneLine(n.Text)))
+		row(w, e.clock(n.At), join(": ", kind, cmdmain.OneLine(n.Text)))
 	}
 }
 
@@ -453,6 +454,6 @@ func (e *env) printCollectorErrors(w io.Writer, d apitype.DeviceDetail) {
 			fmt.Fprintln(w, e.bold("Collector errors"))
 			first = false
 		}
-		row(w, r.Name, oneLine(r.Error))
+		row(w, r.Name, cmdmain.OneLine(r.Error))
 	}
 }

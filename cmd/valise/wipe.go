@@ -14,6 +14,7 @@ import (
 
 	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/cmdmain"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -113,19 +114,19 @@ func (e *env) wipe(c *cli.Context) error {
 	}
 	method, ok := wireMethod(c.String("method"))
 	if !ok {
-		return usagef(c, "--method %q is not a wipe method: use %s", c.String("method"), strings.Join(methodNames(), ", "))
+		return cmdmain.Usagef(c, "--method %q is not a wipe method: use %s", c.String("method"), strings.Join(methodNames(), ", "))
 	}
 	verify := strings.ToLower(strings.TrimSpace(c.String("verify")))
 	if !slices.Contains(verifyModes, verify) {
-		return usagef(c, "--verify %q: use full or sample", c.String("verify"))
+		return cmdmain.Usagef(c, "--verify %q: use full or sample", c.String("verify"))
 	}
 	dest := strings.ToLower(strings.TrimSpace(c.String("destination")))
 	if !slices.Contains(destinations, dest) {
-		return usagef(c, "--destination %q: use %s", c.String("destination"), strings.Join(destinations, ", "))
+		return cmdmain.Usagef(c, "--destination %q: use %s", c.String("destination"), strings.Join(destinations, ", "))
 	}
 	refs = uniqueRefs(refs)
 	if !c.Bool("yes") && !e.stdinTTY {
-		return usagef(c, "refusing to wipe without confirmation: nobody can type it (stdin is not a terminal); give --yes to confirm in a script")
+		return cmdmain.Usagef(c, "refusing to wipe without confirmation: nobody can type it (stdin is not a terminal); give --yes to confirm in a script")
 	}
 	cl, err := e.client(c)
 	if err != nil {
@@ -251,7 +252,7 @@ func (e *env) printRequested(jobs []apitype.WipeJob) error {
 	for _, j := range jobs {
 		if j.State == apitype.JobFailed { // the command could not even be sent
 			failed++
-			fmt.Fprintf(e.stderr, "valise: %s: wipe failed: %s\n", jobTag(j), oneLine(orDefault(j.Error, "no reason given")))
+			fmt.Fprintf(e.stderr, "valise: %s: wipe failed: %s\n", jobTag(j), cmdmain.OneLine(orDefault(j.Error, "no reason given")))
 			continue
 		}
 		fmt.Fprintf(tw, "Wipe of %s requested\tjob %s\tmethod %s\tverify %s\n", jobTag(j), j.ID, methodLabel(j.Method), orDash(j.Verify))
@@ -334,7 +335,7 @@ func (e *env) wipeOutcome(c *cli.Context, jobs []apitype.WipeJob) error {
 	for _, j := range jobs {
 		if j.State != apitype.JobSucceeded {
 			failed++
-			fmt.Fprintf(e.stderr, "valise: %s: wipe failed: %s\n", jobTag(j), oneLine(orDefault(j.Error, "no reason given")))
+			fmt.Fprintf(e.stderr, "valise: %s: wipe failed: %s\n", jobTag(j), cmdmain.OneLine(orDefault(j.Error, "no reason given")))
 		}
 	}
 	if !e.wantJSON(c) {
@@ -388,7 +389,7 @@ func (e *env) wipeStatus(c *cli.Context) error {
 	fmt.Fprintln(tw, "JOB\tASSET TAG\tMETHOD\tSTATE\tPROGRESS\tSTARTED\tFINISHED\tERROR")
 	for _, j := range jobs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, jobTag(j), methodLabel(j.Method), j.State,
-			jobPercent(j), e.optClock(j.StartedAt), e.optClock(j.FinishedAt), orDash(oneLine(j.Error)))
+			jobPercent(j), e.optClock(j.StartedAt), e.optClock(j.FinishedAt), orDash(cmdmain.OneLine(j.Error)))
 	}
 	tw.Flush()
 	return w.err
