@@ -9,6 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The wipe baseline is Debian's nwipe; the rest comes with make deps.
+if ! command -v nwipe >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nwipe >/dev/null 2>&1 ||
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nwipe >/dev/null; } || true
+fi
+
 count=${BENCH_COUNT:-3}
 idle=${BENCH_FOOTPRINT_SECONDS:-185}
 out=bench/results.md
@@ -119,7 +125,7 @@ cat >"$out" <<MD
 # Benchmark results
 
 Written by \`make bench\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo),
-$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(go version | cut -d' ' -f3), $(mosquitto -h 2>/dev/null | head -1 || echo Mosquitto)).
+$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(go version | cut -d' ' -f3), $( (mosquitto -h 2>/dev/null || true) | head -1)).
 Each baseline ran in the same command as the figure it is compared with.
 
 | figure | Valise | baseline | ratio | target |
