@@ -67,33 +67,7 @@ func startMosquitto(t *testing.T) string {
 func TestExternalBroker(t *testing.T) {
 	mq := "tcp://" + startMosquitto(t)
 	dir := t.TempDir()
-	s, err := server.New(server.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTURL: mq, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatal(err)
-	case <-time.After(wait):
-		cancel()
-		t.Fatal("not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run after cancel: %v", err)
-			}
-		case <-time.After(wait):
-			t.Error("no shutdown")
-		}
-	})
+	s, _ := startServer(t, server.Config{DataDir: dir, MQTTURL: mq})
 	if s.MQTTAddr() != "" {
 		t.Errorf("MQTTAddr = %q in external mode", s.MQTTAddr())
 	}

@@ -30,11 +30,22 @@ var quiet = slog.New(slog.DiscardHandler)
 // wait bounds every wait of these tests.
 const wait = 10 * time.Second
 
-// start runs a server on free loopback ports over dir and stops it at the
-// end of the test, checking it shut down cleanly.
-func start(t *testing.T, dir string) *server.Server {
+// startServer starts a server with cfg, filling in free loopback ports
+// (the embedded broker's only when no external one is named) and the quiet
+// logger, and returns it with a function that stops it and checks the
+// shutdown; the test's cleanup stops it too if the test did not.
+func startServer(t *testing.T, cfg server.Config) (*server.Server, func()) {
 	t.Helper()
-	s, err := server.New(server.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", Logger: quiet})
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:0"
+	}
+	if cfg.MQTTAddr == "" && cfg.MQTTURL == "" {
+		cfg.MQTTAddr = "127.0.0.1:0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +61,13 @@ func start(t *testing.T, dir string) *server.Server {
 		cancel()
 		t.Fatal("server not ready in time")
 	}
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -60,8 +77,9 @@ func start(t *testing.T, dir string) *server.Server {
 		case <-time.After(wait):
 			t.Error("server did not shut down in time")
 		}
-	})
-	return s
+	}
+	t.Cleanup(stop)
+	return s, stop
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -80,7 +98,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestRunFirstStart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	s := start(t, dir)
+	s, _ := startServer(t, server.Config{DataDir: dir})
 	base := "http://" + s.HTTPAddr()
 
 	fi, err := os.Stat(dir)
@@ -126,33 +144,10 @@ func TestRestartKeepsSecrets(t *testing.T) {
 		}
 		return string(tok), string(key)
 	}
-	func() {
-		s, err := server.New(server.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		select {
-		case <-s.Ready():
-		case err := <-done:
-			t.Fatal(err)
-		case <-time.After(wait):
-			t.Fatal("not ready")
-		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(wait):
-			t.Fatal("no shutdown")
-		}
-	}()
+	_, stop := startServer(t, server.Config{DataDir: dir})
+	stop()
 	tok1, key1 := read()
-	s := start(t, dir)
+	s, _ := startServer(t, server.Config{DataDir: dir})
 	tok2, key2 := read()
 	if tok1 != tok2 || key1 != key2 {
 		t.Error("a restart changed the admin token or the command key")
@@ -225,7 +220,7 @@ func fixtureInventory() wire.Inventory {
 // it for a fresh report and checks the signed command it receives.
 func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	s := start(t, dir)
+	s, _ := startServer(t, server.Config{DataDir: dir})
 	base := "http://" + s.HTTPAddr()
 	ctx := context.Background()
 	c, err := apiclient.New(base, readToken(t, dir))

@@ -32,55 +32,6 @@ import (
 	"github.com/valise-numerique/valise/server"
 )
 
-// run starts a server with cfg (free loopback ports, quiet log) and
-// returns it with a function that stops it and checks the shutdown; the
-// test's cleanup stops it too if the test did not.
-func run(t *testing.T, cfg server.Config) (*server.Server, func()) {
-	t.Helper()
-	if cfg.HTTPAddr == "" {
-		cfg.HTTPAddr = "127.0.0.1:0"
-	}
-	if cfg.MQTTAddr == "" {
-		cfg.MQTTAddr = "127.0.0.1:0"
-	}
-	cfg.Logger = quiet
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("Run: %v", err)
-	case <-time.After(wait):
-		cancel()
-		t.Fatal("server not ready in time")
-	}
-	stopped := false
-	stop := func() {
-		t.Helper()
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run after cancel: %v", err)
-			}
-		case <-time.After(wait):
-			t.Error("server did not shut down in time")
-		}
-	}
-	t.Cleanup(stop)
-	return s, stop
-}
-
 // caPool reads the data directory's ca.crt into a pool.
 func caPool(t *testing.T, dir string) (*x509.CertPool, *x509.Certificate, []byte) {
 	t.Helper()
@@ -137,7 +88,7 @@ func mqttConnect(url, clientID, user, password string, tc *tls.Config) error {
 // the broker over TLS.
 func TestTLSForced(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := run(t, server.Config{DataDir: dir, TLS: true})
+	s, _ := startServer(t, server.Config{DataDir: dir, TLS: true})
 	for name, mode := range map[string]os.FileMode{server.CAKeyFile: 0o600, server.ServerKeyFile: 0o600, server.CACertFile: 0o644, server.ServerCertFile: 0o644} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || fi.Mode().Perm() != mode {
@@ -250,17 +201,17 @@ func TestTLSRestart(t *testing.T) {
 		}
 		return b
 	}
-	_, stop := run(t, server.Config{DataDir: dir, TLS: true})
+	_, stop := startServer(t, server.Config{DataDir: dir, TLS: true})
 	stop()
 	ca1, cert1 := read(server.CACertFile), read(server.ServerCertFile)
 
-	_, stop = run(t, server.Config{DataDir: dir, TLS: true})
+	_, stop = startServer(t, server.Config{DataDir: dir, TLS: true})
 	stop()
 	if !bytes.Equal(read(server.CACertFile), ca1) || !bytes.Equal(read(server.ServerCertFile), cert1) {
 		t.Fatal("a restart with the same names changed the CA or the server certificate")
 	}
 
-	s, _ := run(t, server.Config{DataDir: dir, TLS: true, PublicURL: "https://valise.example:8443"})
+	s, _ := startServer(t, server.Config{DataDir: dir, TLS: true, PublicURL: "https://valise.example:8443"})
 	if !bytes.Equal(read(server.CACertFile), ca1) {
 		t.Fatal("a restart with a new public URL changed the CA")
 	}
@@ -279,7 +230,7 @@ func TestTLSRestart(t *testing.T) {
 // --tls, speaks plain HTTP and MQTT and makes no CA.
 func TestLoopbackStaysPlain(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := run(t, server.Config{DataDir: dir})
+	s, _ := startServer(t, server.Config{DataDir: dir})
 	if _, err := os.Stat(filepath.Join(dir, server.CACertFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ca.crt: %v, want none", err)
 	}
@@ -339,7 +290,7 @@ func TestGivenCertificates(t *testing.T) {
 				t.Fatal(err)
 			}
 			data := filepath.Join(dir, "data")
-			s, _ := run(t, server.Config{DataDir: data, TLSCertFile: certFile, TLSKeyFile: keyFile})
+			s, _ := startServer(t, server.Config{DataDir: data, TLSCertFile: certFile, TLSKeyFile: keyFile})
 			if _, err := os.Stat(filepath.Join(data, server.CACertFile)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("ca.crt: %v, want none with given certificates", err)
 			}

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -209,8 +208,8 @@ func waitJob(t *testing.T, c client, id string) apitype.WipeJob {
 // its embedded broker: the test plays the agent.
 func TestWipeCycle(t *testing.T) {
 	dir := t.TempDir()
-	s := startConfig(t, server.Config{
-		DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", Logger: quiet,
+	s, _ := startServer(t, server.Config{
+		DataDir:     dir,
 		KitWiFiSSID: "Valise-Kit-07", KitWiFiKey: "correct horse battery",
 	})
 	base := "http://" + s.HTTPAddr()
@@ -332,37 +331,4 @@ func TestWipeCycle(t *testing.T) {
 	if len(evs) < 10 || evs[0].Action != "enrol" {
 		t.Errorf("history: %d events, first %+v", len(evs), evs[0])
 	}
-}
-
-// startConfig is start with a configuration of the test's own.
-func startConfig(t *testing.T, cfg server.Config) *server.Server {
-	t.Helper()
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("Run: %v", err)
-	case <-time.After(wait):
-		cancel()
-		t.Fatal("server not ready in time")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run after cancel: %v", err)
-			}
-		case <-time.After(wait):
-			t.Error("server did not shut down in time")
-		}
-	})
-	return s
 }
