@@ -17,6 +17,60 @@ import (
 	"github.com/valise-numerique/valise/server"
 )
 
+// quiet discards the logs of the servers and agents of these tests.
+var quiet = slog.New(slog.DiscardHandler)
+
+// startServer starts a server with cfg, filling in free loopback ports and
+// the quiet logger, and returns it with a function that stops it and checks
+// the shutdown; the test's cleanup stops it too if the test did not.
+func startServer(t *testing.T, cfg server.Config) (*server.Server, func()) {
+	t.Helper()
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:0"
+	}
+	if cfg.MQTTAddr == "" && cfg.MQTTURL == "" {
+		cfg.MQTTAddr = "127.0.0.1:0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-served:
+		cancel()
+		t.Fatal(err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("server not ready")
+	}
+	stopped := false
+	stop := func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("server.Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	return srv, stop
+}
+
 // eventually polls cond every 20 ms, at most 10 s, and fails with what
 // when it never holds.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -36,23 +90,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // travels back; a re-enrolment with a fresh state keeps the device; the
 // agent's clean stop shows it offline.
 func TestAgentEndToEnd(t *testing.T) {
-	quiet := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "server"), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-served:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server not ready")
-	}
+	srv, stopServer := startServer(t, server.Config{DataDir: filepath.Join(dir, "server")})
+	ctx := context.Background()
 	base := "http://" + srv.HTTPAddr()
 	token, err := readAdminToken(filepath.Join(dir, "server", server.AdminTokenFile))
 	if err != nil {
@@ -124,15 +164,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		return err == nil && !d.Online
 	})
 
-	cancel()
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Error("server did not stop")
-	}
+	stopServer()
 }
 
 func readAdminToken(path string) (string, error) {

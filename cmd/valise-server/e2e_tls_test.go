@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,35 +23,10 @@ import (
 // forced on loopback: the agent trusts the server only through the join
 // command's --ca-pin, enrols over HTTPS, and reports over MQTT with TLS.
 func TestAgentEndToEndTLS(t *testing.T) {
-	quiet := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "server")
-	srv, err := server.New(server.Config{DataDir: data, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", TLS: true, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-served:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server not ready")
-	}
-	defer func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("server.Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	srv, _ := startServer(t, server.Config{DataDir: data, TLS: true})
+	ctx := context.Background()
 
 	// The technician's CLI trusts the CA file of the data directory.
 	caPEM, err := os.ReadFile(filepath.Join(data, server.CACertFile))

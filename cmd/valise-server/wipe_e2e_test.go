@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,34 +35,12 @@ func TestWipeEndToEnd(t *testing.T) {
 }
 
 func wipeEndToEnd(t *testing.T, class, profile string) {
-	quiet := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	srv, err := server.New(server.Config{
-		DataDir: filepath.Join(dir, "server"), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", Logger: quiet,
+	srv, _ := startServer(t, server.Config{
+		DataDir:     filepath.Join(dir, "server"),
 		KitWiFiSSID: "Valise-Kit-07", KitWiFiKey: "correct horse battery",
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-served:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server not ready")
-	}
-	defer func() {
-		cancel()
-		select {
-		case <-served:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	ctx := context.Background()
 	base := "http://" + srv.HTTPAddr()
 	token, err := readAdminToken(filepath.Join(dir, "server", server.AdminTokenFile))
 	if err != nil {
