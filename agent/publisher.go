@@ -218,11 +218,13 @@ func (c *conn) session(ctx context.Context) error {
 	limit := p.cfg.MaxInFlight
 	results := make(chan pubResult, limit)
 	inflight := 0
+	pending := map[uint64]mqtt.Token{} // the messages in flight, by seq
 	var cursor uint64
 	var acks []uint64
 
 	handle := func(r pubResult) error {
 		inflight--
+		delete(pending, r.seq)
 		if !r.acked {
 			if r.err == nil {
 				r.err = errors.New("publish completed without a PUBACK")
@@ -240,6 +242,32 @@ func (c *conn) session(ctx context.Context) error {
 		acks = acks[:0]
 		return err
 	}
+	// settle handles, when the session ends, the results of the messages
+	// whose token has already completed: paho completes the token of a
+	// PUBACK it read before it reports the end of the connection, and such
+	// a message, which the broker has, must leave the spool. Each of their
+	// await goroutines sends its result without blocking (results has room
+	// for every message in flight), so this waits at most a moment.
+	settle := func() {
+		n := 0
+		for _, tok := range pending {
+			select {
+			case <-tok.Done():
+				n++
+			default:
+			}
+		}
+		t := time.NewTimer(shutdownGrace)
+		defer t.Stop()
+		for ; n > 0; n-- {
+			select {
+			case r := <-results:
+				handle(r)
+			case <-t.C:
+				return
+			}
+		}
+	}
 
 	for {
 		if inflight < limit {
@@ -251,6 +279,7 @@ func (c *conn) session(ctx context.Context) error {
 				tok := c.client.Publish(p.topics.Device(p.device, m.Kind), 1, false, m.Payload)
 				cursor = m.Seq
 				inflight++
+				pending[m.Seq] = tok
 				go c.await(tok, m.Seq, results, done)
 			}
 		}
@@ -269,11 +298,13 @@ func (c *conn) session(ctx context.Context) error {
 				case <-t.C:
 					inflight = 0
 				case <-c.lost:
+					settle()
 					inflight = 0
 				}
 			}
 			return flush()
 		case err := <-c.lost:
+			settle()
 			flush()
 			return err
 		case r := <-results:
@@ -285,6 +316,9 @@ func (c *conn) session(ctx context.Context) error {
 				default:
 					more = false
 				}
+			}
+			if err != nil {
+				settle()
 			}
 			if ferr := flush(); ferr != nil {
 				return ferr
