@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/pin"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
@@ -190,10 +191,13 @@ func enroll(ctx context.Context, o EnrollOptions) (enrolment, error) {
 		return client.Do(req)
 	}
 	hr, err := post()
-	if err != nil && pv != nil && errors.Is(err, errPinNotInChain) {
+	if err != nil && pv != nil && errors.Is(err, pin.ErrNotInChain) {
 		// The server sent its leaf alone: get the CA, match it against the
 		// pin, and try again.
-		if ferr := pv.fetchAnchor(ctx, server, enrollTimeout); ferr != nil {
+		if ferr := pv.Fetch(ctx, server, pin.FetchOptions{Timeout: enrollTimeout}); ferr != nil {
+			if errors.Is(ferr, ErrPin) {
+				return e, fmt.Errorf("enroll: %w (wrong server, or wrong join command?)", ferr)
+			}
 			return e, fmt.Errorf("enroll: %w", ferr)
 		}
 		hr, err = post()
@@ -253,9 +257,9 @@ func enroll(ctx context.Context, o EnrollOptions) (enrolment, error) {
 // keptCA chooses the CA to keep in the state dir. With a pin, it is the
 // pinned certificate (the one the connection was verified with), also when
 // the server's answer names another one; without, the server's CACert.
-func keptCA(answer string, pv *pinVerifier) ([]byte, error) {
+func keptCA(answer string, pv *pin.Verifier) ([]byte, error) {
 	if pv != nil {
-		if c := pv.found(); c != nil {
+		if c := pv.Anchor(); c != nil {
 			return caPEM(c), nil
 		}
 	}
@@ -271,7 +275,7 @@ func keptCA(answer string, pv *pinVerifier) ([]byte, error) {
 
 // enrollClient returns the HTTP client of an enrolment and, when it
 // checks a pin, its verifier.
-func enrollClient(server string, o EnrollOptions) (*http.Client, *pinVerifier, error) {
+func enrollClient(server string, o EnrollOptions) (*http.Client, *pin.Verifier, error) {
 	if o.HTTPClient != nil {
 		return o.HTTPClient, nil, nil
 	}

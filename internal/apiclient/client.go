@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/internal/pin"
 )
 
 // DefaultTimeout bounds a whole request, from dial to the end of the body.
@@ -46,7 +47,7 @@ type Client struct {
 	hc      *http.Client
 
 	roots  *x509.CertPool // WithCACert: the only roots trusted
-	pin    *pinVerifier   // WithCAPin: the only certificate trusted
+	pin    *pin.Verifier  // WithCAPin: the only certificate trusted
 	optErr error          // what the options found wrong, returned by New
 }
 
@@ -290,7 +291,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, co
 		return resp, nil
 	}
 	resp, err := exchange()
-	if err != nil && c.pin != nil && errors.Is(err, errPinNotInChain) {
+	if err != nil && c.pin != nil && errors.Is(err, pin.ErrNotInChain) {
 		// The server sent its certificate without the pinned one: fetch
 		// that from CAPath, check it against the pin, and try again. No
 		// request reached the server: the handshake failed.

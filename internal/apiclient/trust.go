@@ -4,22 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"sync"
 
+	"github.com/valise-numerique/valise/internal/pin"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
 // CAPath is where a Valise server with TLS serves, without authentication,
 // the PEM of the certificate its join commands pin (its own CA).
-const CAPath = "/api/v1/ca.crt"
-
-// maxCAAnswer bounds the answer of CAPath.
-const maxCAAnswer = 64 << 10
+const CAPath = pin.CAPath
 
 // WithCACert makes the Client trust, for an https:// server, only the
 // certificates of pemCerts (the server's data directory has its CA as
@@ -45,13 +39,18 @@ func WithCACert(pemCerts []byte) Option {
 // server's certificate or be it; the host name is checked as usual. New
 // fails with ErrBadCA when pin is malformed. It cannot be combined with
 // WithHTTPClient or WithCACert.
-func WithCAPin(pin string) Option {
+func WithCAPin(caPin string) Option {
 	return func(c *Client) {
-		if _, err := wire.MatchPin(pin, nil); err != nil {
+		if _, err := wire.MatchPin(caPin, nil); err != nil {
 			c.optErr = errors.Join(c.optErr, fmt.Errorf("%w: %v", ErrBadCA, err))
 			return
 		}
-		c.pin = &pinVerifier{pin: pin}
+		v, err := pin.New(caPin, c.base.Hostname(), ErrPinMismatch)
+		if err != nil {
+			c.optErr = errors.Join(c.optErr, fmt.Errorf("%w: %v", ErrBadCA, err))
+			return
+		}
+		c.pin = v
 	}
 }
 
@@ -60,117 +59,19 @@ func WithCAPin(pin string) Option {
 func (c *Client) tlsConfig() *tls.Config {
 	switch {
 	case c.pin != nil:
-		c.pin.host = c.base.Hostname()
-		return &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			ServerName: c.pin.host,
-			// Verification is VerifyConnection's: the pinned certificate,
-			// not the system roots.
-			InsecureSkipVerify: true,
-			VerifyConnection:   c.pin.verify,
-		}
+		return c.pin.TLSConfig()
 	case c.roots != nil:
 		return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: c.roots}
 	}
 	return nil
 }
 
-// errPinNotInChain means the handshake did not carry the pinned
-// certificate: it may be fetched from CAPath.
-var errPinNotInChain = errors.New("the pinned certificate is not in the chain the server presented")
-
-// pinVerifier checks a server's TLS chain against a pinned certificate.
-type pinVerifier struct {
-	pin  string
-	host string
-
-	mu     sync.Mutex
-	anchor *x509.Certificate // the pinned certificate, once seen or fetched
-}
-
-func (v *pinVerifier) verify(cs tls.ConnectionState) error {
-	certs := cs.PeerCertificates
-	if len(certs) == 0 {
-		return fmt.Errorf("%w: the server presented no certificate", ErrPinMismatch)
-	}
-	v.mu.Lock()
-	anchor := v.anchor
-	v.mu.Unlock()
-	for _, cert := range certs {
-		if ok, _ := wire.MatchPin(v.pin, cert.Raw); ok {
-			anchor = cert
-			break
-		}
-	}
-	if anchor == nil {
-		return fmt.Errorf("%w: %w", ErrPinMismatch, errPinNotInChain)
-	}
-	leaf := certs[0]
-	if anchor.Equal(leaf) {
-		if err := leaf.VerifyHostname(v.host); err != nil {
-			return fmt.Errorf("%w: %v", ErrPinMismatch, err)
-		}
-	} else {
-		roots, inter := x509.NewCertPool(), x509.NewCertPool()
-		roots.AddCert(anchor)
-		for _, cert := range certs[1:] {
-			if !cert.Equal(anchor) {
-				inter.AddCert(cert)
-			}
-		}
-		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: v.host, Roots: roots, Intermediates: inter}); err != nil {
-			return fmt.Errorf("%w: %v", ErrPinMismatch, err)
-		}
-	}
-	v.mu.Lock()
-	v.anchor = anchor
-	v.mu.Unlock()
-	return nil
-}
-
-// fetchAnchor gets the pinned certificate from the server's CAPath over a
-// connection that is not verified, and keeps it only if it matches the
-// pin: the answer proves nothing by itself, the pin does.
+// fetchAnchor gets the pinned certificate from the server's CAPath and
+// keeps it only if it matches the pin (see pin.Verifier.Fetch).
 func (c *Client) fetchAnchor(ctx context.Context) error {
-	v := c.pin
-	tr := c.baseTransport()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
-	hc := &http.Client{Transport: tr, Timeout: c.timeout}
-	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseStr+CAPath, nil)
-	if err != nil {
-		return fmt.Errorf("build GET %s: %w", CAPath, err)
-	}
-	req.Header.Set("User-Agent", c.ua)
-	resp, err := hc.Do(req)
+	err := c.pin.Fetch(ctx, c.baseStr, pin.FetchOptions{Transport: c.baseTransport(), Timeout: c.timeout, UserAgent: c.ua})
 	if err != nil {
 		return c.transportError(ctx, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCAAnswer))
-	if err != nil {
-		return c.transportError(ctx, err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		for rest := body; ; {
-			var blk *pem.Block
-			blk, rest = pem.Decode(rest)
-			if blk == nil {
-				break
-			}
-			if ok, _ := wire.MatchPin(v.pin, blk.Bytes); !ok {
-				continue
-			}
-			cert, err := x509.ParseCertificate(blk.Bytes)
-			if err != nil {
-				continue
-			}
-			v.mu.Lock()
-			v.anchor = cert
-			v.mu.Unlock()
-			return nil
-		}
-	}
-	return &TransportError{URL: c.baseStr, Reason: "TLS certificate does not match the CA pin",
-		Err: fmt.Errorf("%w: neither the server's chain nor %s (%s) holds the pinned certificate", ErrPinMismatch, CAPath, resp.Status)}
+	return nil
 }
