@@ -119,25 +119,16 @@ func (e *env) certificateShow(c *cli.Context) error {
 }
 
 func (e *env) certificateList(c *cli.Context) error {
-	pos, err := args(c, refArg)
-	if err != nil {
-		return err
-	}
-	cl, err := e.client(c)
-	if err != nil {
-		return err
-	}
-	certs, err := cl.Certificates(c.Context, pos[0])
-	if err != nil {
-		return deviceError(c, pos[0], err)
-	}
-	if e.wantJSON(c) {
-		return writeJSON(e.stdout, certs)
-	}
-	w := &errWriter{w: e.stdout}
+	return onDevice(e, c, func(cl *apiclient.Client, ref string) ([]apitype.CertificateInfo, error) {
+		return cl.Certificates(c.Context, ref)
+	}, e.printCertificates)
+}
+
+// printCertificates prints the wipe certificates of the device ref.
+func (e *env) printCertificates(w io.Writer, ref string, certs []apitype.CertificateInfo) {
 	if len(certs) == 0 {
-		fmt.Fprintf(w, "%s has no wipe certificate yet: valise wipe %s\n", pos[0], pos[0])
-		return w.err
+		fmt.Fprintf(w, "%s has no wipe certificate yet: valise wipe %s\n", ref, ref)
+		return
 	}
 	tw := newTable(w)
 	fmt.Fprintln(tw, "CERTIFICATE\tFINISHED\tRESULT\tMETHODS\tCATEGORY\tJOB\tEVIDENCE\tSHA-256")
@@ -150,7 +141,6 @@ func (e *env) certificateList(c *cli.Context) error {
 			orDash(strings.Join(ci.Methods, ", ")), orDash(ci.Category), orDash(ci.Job), evidence, shortHash(ci.Hash))
 	}
 	tw.Flush()
-	return w.err
 }
 
 // findCertificate fetches the certificate ref names: a certificate id, or

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -75,6 +76,30 @@ func deviceError(c *cli.Context, ref string, err error) error {
 	return explain(c, err)
 }
 
+// onDevice runs a command whose one argument names a device: it asks the
+// server with call, explains a failure with deviceError, and writes the
+// answer as JSON with --json, else through show.
+func onDevice[T any](e *env, c *cli.Context, call func(cl *apiclient.Client, ref string) (T, error), show func(w io.Writer, ref string, v T)) error {
+	pos, err := args(c, refArg)
+	if err != nil {
+		return err
+	}
+	cl, err := e.client(c)
+	if err != nil {
+		return err
+	}
+	v, err := call(cl, pos[0])
+	if err != nil {
+		return deviceError(c, pos[0], err)
+	}
+	if e.wantJSON(c) {
+		return writeJSON(e.stdout, v)
+	}
+	w := &errWriter{w: e.stdout}
+	show(w, pos[0], v)
+	return w.err
+}
+
 func (e *env) devicesList(c *cli.Context) error {
 	if _, err := args(c); err != nil {
 		return err
@@ -134,24 +159,11 @@ func vendorModel(vendor, model string) string {
 }
 
 func (e *env) devicesShow(c *cli.Context) error {
-	pos, err := args(c, refArg)
-	if err != nil {
-		return err
-	}
-	cl, err := e.client(c)
-	if err != nil {
-		return err
-	}
-	d, err := cl.Device(c.Context, pos[0])
-	if err != nil {
-		return deviceError(c, pos[0], err)
-	}
-	if e.wantJSON(c) {
-		return writeJSON(e.stdout, d)
-	}
-	w := &errWriter{w: e.stdout}
-	e.printDevice(w, d)
-	return w.err
+	return onDevice(e, c, func(cl *apiclient.Client, ref string) (apitype.DeviceDetail, error) {
+		return cl.Device(c.Context, ref)
+	}, func(w io.Writer, _ string, d apitype.DeviceDetail) {
+		e.printDevice(w, d)
+	})
 }
 
 func (e *env) devicesHistory(c *cli.Context) error {
@@ -202,22 +214,11 @@ func (e *env) devicesHistory(c *cli.Context) error {
 }
 
 func (e *env) devicesCollect(c *cli.Context) error {
-	pos, err := args(c, refArg)
-	if err != nil {
-		return err
-	}
-	cl, err := e.client(c)
-	if err != nil {
-		return err
-	}
-	if err := cl.CollectNow(c.Context, pos[0]); err != nil {
-		return deviceError(c, pos[0], err)
-	}
-	if e.wantJSON(c) {
-		return writeJSON(e.stdout, map[string]any{"device": pos[0], "requested": true})
-	}
-	_, err = fmt.Fprintf(e.stdout, "Asked %s for a fresh report; it arrives as soon as the device is online.\n", pos[0])
-	return err
+	return onDevice(e, c, func(cl *apiclient.Client, ref string) (map[string]any, error) {
+		return map[string]any{"device": ref, "requested": true}, cl.CollectNow(c.Context, ref)
+	}, func(w io.Writer, ref string, _ map[string]any) {
+		fmt.Fprintf(w, "Asked %s for a fresh report; it arrives as soon as the device is online.\n", ref)
+	})
 }
 
 // metricLabels name the history metrics for people.
