@@ -1,101 +1,31 @@
 package agent
 
 import (
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"io"
-	"log"
-	"math/big"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/valise-numerique/valise/internal/pin/pintest"
 )
 
 // testCA is a CA and a server certificate it signed, as the server makes
 // them on its first start.
-type testCA struct {
-	ca, leaf *x509.Certificate
-	leafKey  *ecdsa.PrivateKey
-}
+type testCA = pintest.CA
 
-func newTestCA(t *testing.T, hosts ...string) testCA {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Valise test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "valise server"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			leafTmpl.IPAddresses = append(leafTmpl.IPAddresses, ip)
-		} else {
-			leafTmpl.DNSNames = append(leafTmpl.DNSNames, h)
-		}
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(leafDER)
-	return testCA{ca: ca, leaf: leaf, leafKey: leafKey}
-}
-
-// serve starts an HTTPS enrolment server presenting the leaf, with the CA
-// in the chain or not, and serving the CA at CAPath.
-func (c testCA) serve(t *testing.T, withCA bool, h http.Handler) *httptest.Server {
-	t.Helper()
-	chain := [][]byte{c.leaf.Raw}
-	if withCA {
-		chain = append(chain, c.ca.Raw)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.HandleFunc(CAPath, func(w http.ResponseWriter, _ *http.Request) { w.Write(caPEM(c.ca)) })
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: chain, PrivateKey: c.leafKey}}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv
-}
+func newTestCA(t *testing.T, hosts ...string) testCA { return pintest.NewCA(t, hosts...) }
 
 func TestEnrollPinsTheCA(t *testing.T) {
 	good := newTestCA(t, "127.0.0.1")
 	other := newTestCA(t, "127.0.0.1")
 	wrongHost := newTestCA(t, "valise.example")
 	key := newCommandKey(t)
-	es := &enrolServer{devices: map[string]string{}, key: key.Public().(ed25519.PublicKey), caPEM: string(caPEM(good.ca))}
+	es := &enrolServer{devices: map[string]string{}, key: key.Public().(ed25519.PublicKey), caPEM: string(caPEM(good.CA))}
 
 	tests := []struct {
 		name    string
@@ -104,17 +34,17 @@ func TestEnrollPinsTheCA(t *testing.T) {
 		pin     string
 		wantErr string
 	}{
-		{"CA in the chain", good, true, Pin(good.ca), ""},
-		{"leaf alone, CA fetched and matched", good, false, Pin(good.ca), ""},
-		{"pin of the leaf itself", good, false, Pin(good.leaf), ""},
-		{"another CA", other, true, Pin(good.ca), "does not match the CA pin"},
-		{"another CA, leaf alone", other, false, Pin(good.ca), "neither the server's chain"},
-		{"host not in the certificate", wrongHost, true, Pin(wrongHost.ca), "doesn't contain any IP SANs"},
+		{"CA in the chain", good, true, Pin(good.CA), ""},
+		{"leaf alone, CA fetched and matched", good, false, Pin(good.CA), ""},
+		{"pin of the leaf itself", good, false, Pin(good.Leaf), ""},
+		{"another CA", other, true, Pin(good.CA), "does not match the CA pin"},
+		{"another CA, leaf alone", other, false, Pin(good.CA), "neither the server's chain"},
+		{"host not in the certificate", wrongHost, true, Pin(wrongHost.CA), "doesn't contain any IP SANs"},
 		{"malformed pin", good, true, "sha256:abcd", "not sha256:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := tc.ca.serve(t, tc.withCA, es)
+			srv := tc.ca.Serve(t, tc.withCA, tc.ca.PEM(), es)
 			dir := t.TempDir()
 			_, err := Enroll(t.Context(), EnrollOptions{
 				Server: srv.URL, Token: "good", CAPin: tc.pin, StateDir: dir, Source: &testSource{},
@@ -159,7 +89,7 @@ func TestEnrollPinsTheCA(t *testing.T) {
 	}
 
 	t.Run("without a pin the system roots do not know the CA", func(t *testing.T) {
-		srv := good.serve(t, true, es)
+		srv := good.Serve(t, true, good.PEM(), es)
 		_, err := Enroll(t.Context(), EnrollOptions{Server: srv.URL, Token: "good", StateDir: t.TempDir(), Source: &testSource{}})
 		if err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("Enroll without pin = %v, want a certificate error", err)
@@ -169,7 +99,7 @@ func TestEnrollPinsTheCA(t *testing.T) {
 
 func TestEnrollPlainHTTPKeepsServerCA(t *testing.T) {
 	ca := newTestCA(t, "127.0.0.1")
-	es := &enrolServer{devices: map[string]string{}, key: newCommandKey(t).Public().(ed25519.PublicKey), caPEM: string(caPEM(ca.ca))}
+	es := &enrolServer{devices: map[string]string{}, key: newCommandKey(t).Public().(ed25519.PublicKey), caPEM: string(caPEM(ca.CA))}
 	srv := httptest.NewServer(es)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
@@ -180,7 +110,7 @@ func TestEnrollPlainHTTPKeepsServerCA(t *testing.T) {
 	if err != nil || pool == nil {
 		t.Fatalf("LoadCA = %v, %v; want the server's CA", pool, err)
 	}
-	if _, err := ca.leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "127.0.0.1"}); err != nil {
+	if _, err := ca.Leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "127.0.0.1"}); err != nil {
 		t.Errorf("the kept CA does not verify the server's certificate: %v", err)
 	}
 }
@@ -192,8 +122,8 @@ func TestParsePin(t *testing.T) {
 		pin  string
 		ok   bool
 	}{
-		{"valid", Pin(ca.ca), true},
-		{"no prefix", strings.TrimPrefix(Pin(ca.ca), "sha256:"), false},
+		{"valid", Pin(ca.CA), true},
+		{"no prefix", strings.TrimPrefix(Pin(ca.CA), "sha256:"), false},
 		{"short", "sha256:00ff", false},
 		{"not hex", "sha256:" + strings.Repeat("zz", 32), false},
 	}

@@ -28,7 +28,7 @@ func TestMQTTOverTLSTrustsTheKeptCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := listeners.NewTCP(listeners.Config{ID: "tls", Address: "127.0.0.1:0", TLSConfig: &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{ca.leaf.Raw}, PrivateKey: ca.leafKey}},
+		Certificates: []tls.Certificate{{Certificate: [][]byte{ca.Leaf.Raw}, PrivateKey: ca.LeafKey}},
 		MinVersion:   tls.VersionTLS12,
 	}})
 	if err := srv.AddListener(l); err != nil {
@@ -48,8 +48,8 @@ func TestMQTTOverTLSTrustsTheKeptCA(t *testing.T) {
 		caPEM   []byte // kept in the state dir; nil for none
 		connect bool
 	}{
-		{"the server's CA kept", caPEM(ca.ca), true},
-		{"another CA kept", caPEM(other.ca), false},
+		{"the server's CA kept", caPEM(ca.CA), true},
+		{"another CA kept", caPEM(other.CA), false},
 		{"no CA kept: system roots", nil, false},
 	}
 	for _, tc := range tests {

@@ -1,16 +1,8 @@
-package pin
+package pin_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,77 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valise-numerique/valise/internal/pin"
+	"github.com/valise-numerique/valise/internal/pin/pintest"
 	"github.com/valise-numerique/valise/internal/wire"
 )
 
-// testCA is a CA and a certificate for 127.0.0.1 that it signed.
-type testCA struct {
-	ca   *x509.Certificate
-	leaf tls.Certificate
-}
-
-func newTestCA(t *testing.T) testCA {
-	t.Helper()
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testCA{ca: ca, leaf: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
-}
-
-func (c testCA) pem() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.ca.Raw})
-}
-
-// tlsServer serves /healthz over TLS with the leaf of ca, the CA itself in
-// the chain when withCA, and serves at CAPath served (nil: 404).
-func tlsServer(t *testing.T, ca testCA, withCA bool, served []byte) *httptest.Server {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {})
-	mux.HandleFunc("GET "+CAPath, func(w http.ResponseWriter, _ *http.Request) {
-		if served == nil {
-			http.NotFound(w, nil)
-			return
-		}
-		w.Write(served)
-	})
-	srv := httptest.NewUnstartedServer(mux)
-	cert := ca.leaf
-	if withCA {
-		cert.Certificate = append(cert.Certificate, ca.ca.Raw)
-	}
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv
-}
+// healthy answers every request with 200.
+var healthy = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 
 // health gets /healthz of srv through a client that trusts v.
-func health(t *testing.T, srv *httptest.Server, v *Verifier) error {
+func health(t *testing.T, srv *httptest.Server, v *pin.Verifier) error {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: v.TLSConfig()}}
 	t.Cleanup(hc.CloseIdleConnections)
@@ -102,7 +33,7 @@ func health(t *testing.T, srv *httptest.Server, v *Verifier) error {
 }
 
 func TestVerifier(t *testing.T) {
-	ca, other := newTestCA(t), newTestCA(t)
+	ca, other := pintest.NewCA(t, "127.0.0.1"), pintest.NewCA(t, "127.0.0.1")
 	errOwn := errors.New("the caller's own mismatch")
 	tests := []struct {
 		name     string
@@ -113,25 +44,25 @@ func TestVerifier(t *testing.T) {
 		mismatch error  // given to New
 		// first is what the first request wraps (nil: it succeeds); fetch
 		// what Fetch then wraps; second what the request after Fetch
-		// wraps. Fetch is called only when first wraps ErrNotInChain.
+		// wraps. Fetch is called only when first wraps pin.ErrNotInChain.
 		first, fetch, second error
 	}{
-		{name: "pin in the chain", withCA: true, pin: wire.CAPin(ca.ca.Raw)},
-		{name: "pin with spaces", withCA: true, pin: " " + wire.CAPin(ca.ca.Raw) + "\n"},
-		{name: "pin in upper case hex", withCA: true, pin: wire.PinPrefix + strings.ToUpper(strings.TrimPrefix(wire.CAPin(ca.ca.Raw), wire.PinPrefix))},
-		{name: "pin of the leaf itself", pin: wire.CAPin(ca.leaf.Certificate[0])},
-		{name: "pin fetched from ca.crt", served: ca.pem(), pin: wire.CAPin(ca.ca.Raw), first: ErrNotInChain},
-		{name: "ca.crt serves another ca first", served: append(other.pem(), ca.pem()...), pin: wire.CAPin(ca.ca.Raw), first: ErrNotInChain},
-		{name: "ca.crt serves another ca", served: other.pem(), pin: wire.CAPin(ca.ca.Raw), first: ErrNotInChain, fetch: ErrMismatch, second: ErrNotInChain},
-		{name: "no ca.crt", pin: wire.CAPin(ca.ca.Raw), first: ErrNotInChain, fetch: ErrMismatch, second: ErrNotInChain},
-		{name: "no ca.crt, caller's error", pin: wire.CAPin(ca.ca.Raw), mismatch: errOwn, first: errOwn, fetch: errOwn, second: errOwn},
-		{name: "wrong pin", withCA: true, served: ca.pem(), pin: wire.CAPin(other.ca.Raw), first: ErrNotInChain, fetch: ErrMismatch, second: ErrNotInChain},
-		{name: "pinned ca did not sign the leaf", withCA: true, served: other.pem(), pin: wire.CAPin(other.ca.Raw), first: ErrNotInChain, second: ErrMismatch},
-		{name: "wrong host name", withCA: true, pin: wire.CAPin(ca.ca.Raw), host: "valise.example", first: ErrMismatch},
+		{name: "pin in the chain", withCA: true, pin: wire.CAPin(ca.CA.Raw)},
+		{name: "pin with spaces", withCA: true, pin: " " + wire.CAPin(ca.CA.Raw) + "\n"},
+		{name: "pin in upper case hex", withCA: true, pin: wire.PinPrefix + strings.ToUpper(strings.TrimPrefix(wire.CAPin(ca.CA.Raw), wire.PinPrefix))},
+		{name: "pin of the leaf itself", pin: wire.CAPin(ca.Leaf.Raw)},
+		{name: "pin fetched from ca.crt", served: ca.PEM(), pin: wire.CAPin(ca.CA.Raw), first: pin.ErrNotInChain},
+		{name: "ca.crt serves another ca first", served: append(other.PEM(), ca.PEM()...), pin: wire.CAPin(ca.CA.Raw), first: pin.ErrNotInChain},
+		{name: "ca.crt serves another ca", served: other.PEM(), pin: wire.CAPin(ca.CA.Raw), first: pin.ErrNotInChain, fetch: pin.ErrMismatch, second: pin.ErrNotInChain},
+		{name: "no ca.crt", pin: wire.CAPin(ca.CA.Raw), first: pin.ErrNotInChain, fetch: pin.ErrMismatch, second: pin.ErrNotInChain},
+		{name: "no ca.crt, caller's error", pin: wire.CAPin(ca.CA.Raw), mismatch: errOwn, first: errOwn, fetch: errOwn, second: errOwn},
+		{name: "wrong pin", withCA: true, served: ca.PEM(), pin: wire.CAPin(other.CA.Raw), first: pin.ErrNotInChain, fetch: pin.ErrMismatch, second: pin.ErrNotInChain},
+		{name: "pinned ca did not sign the leaf", withCA: true, served: other.PEM(), pin: wire.CAPin(other.CA.Raw), first: pin.ErrNotInChain, second: pin.ErrMismatch},
+		{name: "wrong host name", withCA: true, pin: wire.CAPin(ca.CA.Raw), host: "valise.example", first: pin.ErrMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := tlsServer(t, ca, tt.withCA, tt.served)
+			srv := ca.Serve(t, tt.withCA, tt.served, healthy)
 			host := tt.host
 			if host == "" {
 				u, err := url.Parse(srv.URL)
@@ -140,7 +71,7 @@ func TestVerifier(t *testing.T) {
 				}
 				host = u.Hostname()
 			}
-			v, err := New(tt.pin, host, tt.mismatch)
+			v, err := pin.New(tt.pin, host, tt.mismatch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,10 +88,10 @@ func TestVerifier(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrNotInChain) {
+			if !errors.Is(err, pin.ErrNotInChain) {
 				return // nothing to fetch: the chain holds the pin but does not vouch for the server
 			}
-			err = v.Fetch(context.Background(), srv.URL, FetchOptions{Timeout: 10 * time.Second, UserAgent: "pin-test"})
+			err = v.Fetch(context.Background(), srv.URL, pin.FetchOptions{Timeout: 10 * time.Second, UserAgent: "pin-test"})
 			if !wraps(err, tt.fetch) {
 				t.Fatalf("Fetch = %v, want %v", err, tt.fetch)
 			}
@@ -184,19 +115,19 @@ func wraps(err, want error) bool {
 
 // mustPinned returns the DER of the certificate of ca or other that pin
 // names.
-func mustPinned(t *testing.T, pin string, ca, other testCA) []byte {
+func mustPinned(t *testing.T, caPin string, ca, other pintest.CA) []byte {
 	t.Helper()
-	for _, der := range [][]byte{ca.ca.Raw, ca.leaf.Certificate[0], other.ca.Raw} {
-		if ok, _ := wire.MatchPin(strings.TrimSpace(pin), der); ok {
+	for _, der := range [][]byte{ca.CA.Raw, ca.Leaf.Raw, other.CA.Raw} {
+		if ok, _ := wire.MatchPin(strings.TrimSpace(caPin), der); ok {
 			return der
 		}
 	}
-	t.Fatalf("no test certificate has the pin %q", pin)
+	t.Fatalf("no test certificate has the pin %q", caPin)
 	return nil
 }
 
 func TestNewRefusesMalformedPins(t *testing.T) {
-	der := newTestCA(t).ca.Raw
+	der := pintest.NewCA(t, "127.0.0.1").CA.Raw
 	tests := []struct{ name, pin string }{
 		{"empty", ""},
 		{"short", "sha256:abc"},
@@ -206,27 +137,27 @@ func TestNewRefusesMalformedPins(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(tt.pin, "127.0.0.1", nil); !errors.Is(err, wire.ErrInvalid) {
-				t.Errorf("New(%q) = %v, want wire.ErrInvalid", tt.pin, err)
+			if _, err := pin.New(tt.pin, "127.0.0.1", nil); !errors.Is(err, wire.ErrInvalid) {
+				t.Errorf("pin.New(%q) = %v, want wire.ErrInvalid", tt.pin, err)
 			}
 		})
 	}
 }
 
 func TestFetchTransportError(t *testing.T) {
-	ca := newTestCA(t)
+	ca := pintest.NewCA(t, "127.0.0.1")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	v, err := New(wire.CAPin(ca.ca.Raw), "127.0.0.1", nil)
+	v, err := pin.New(wire.CAPin(ca.CA.Raw), "127.0.0.1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = v.Fetch(context.Background(), "https://"+addr, FetchOptions{Timeout: 10 * time.Second})
-	if err == nil || errors.Is(err, ErrMismatch) {
+	err = v.Fetch(context.Background(), "https://"+addr, pin.FetchOptions{Timeout: 10 * time.Second})
+	if err == nil || errors.Is(err, pin.ErrMismatch) {
 		t.Errorf("Fetch from a closed port = %v, want a transport error, not a mismatch", err)
 	}
 }
