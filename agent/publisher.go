@@ -140,6 +140,12 @@ func (p *publisher) connect(ctx context.Context) (*conn, error) {
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetConnectTimeout(p.cfg.ConnectTimeout).
+		// paho's Publish waits for its writer to take the message, by
+		// default up to 30 s: when the connection drops during a burst the
+		// writer is gone and the session stood still that long before it
+		// noticed. A message that cannot be written within the connect
+		// timeout fails instead, which ends the session.
+		SetWriteTimeout(p.cfg.ConnectTimeout).
 		SetKeepAlive(p.cfg.KeepAlive).
 		SetStore(c.store).
 		SetBinaryWill(presence, []byte(wire.PresenceOffline), 1, true).
