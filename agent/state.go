@@ -85,41 +85,12 @@ func LoadState(dir string) (State, error) {
 // SaveState writes s to dir/state.json atomically (temporary file, fsync,
 // rename, fsync of the dir), mode 0600. It creates dir (0700) if needed.
 func SaveState(dir string, s State) error {
-	path := filepath.Join(dir, StateFile)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("save state %s: %w", path, err)
-	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("save state %s: %w", path, err)
+		return fmt.Errorf("save state %s: %w", dir, err)
 	}
-	f, err := os.CreateTemp(dir, StateFile+".tmp*")
-	if err != nil {
-		return fmt.Errorf("save state %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly once renamed
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("save state %s: %w", path, err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("save state %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save state %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save state %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save state %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: not every platform syncs directories
-		d.Close()
+	if err := writeFileAtomic(filepath.Join(dir, StateFile), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
 }
