@@ -171,7 +171,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	tokenPath := filepath.Join(dir, AdminTokenFile)
-	made, err := fl.BootstrapAdmin(func(secret string) error { return writeSecretFile(tokenPath, []byte(secret+"\n")) })
+	made, err := fl.BootstrapAdmin(func(secret string) error { return writeFileAtomic(tokenPath, []byte(secret+"\n"), 0o600) })
 	if err != nil {
 		return err
 	}
@@ -362,7 +362,7 @@ func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("make command key: %w", err)
 		}
-		if err := writeSecretFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return nil, err
 		}
 		return key, nil
@@ -394,7 +394,7 @@ func loadOrCreateSecret(path string) (string, error) {
 			return "", fmt.Errorf("make secret %s: %w", path, err)
 		}
 		secret := base64.RawURLEncoding.EncodeToString(raw)
-		return secret, writeSecretFile(path, []byte(secret+"\n"))
+		return secret, writeFileAtomic(path, []byte(secret+"\n"), 0o600)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read secret: %w", err)
@@ -411,33 +411,4 @@ func trimNewline(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// writeSecretFile writes data to path with mode 0600, atomically: a
-// reader sees the old file or the whole new one.
-func writeSecretFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // after a successful rename, a no-op
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
