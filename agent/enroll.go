@@ -73,7 +73,7 @@ func (o EnrollOptions) Validate() error {
 		return errors.New("enroll options: Source is nil")
 	}
 	if o.CAPin != "" {
-		if _, err := ParsePin(o.CAPin); err != nil {
+		if err := ParsePin(o.CAPin); err != nil {
 			return fmt.Errorf("enroll options: CAPin: %w", err)
 		}
 	}

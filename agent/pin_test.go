@@ -129,7 +129,7 @@ func TestParsePin(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParsePin(tc.pin)
+			err := ParsePin(tc.pin)
 			if (err == nil) != tc.ok {
 				t.Errorf("ParsePin(%q) = %v, want ok %v", tc.pin, err, tc.ok)
 			}
