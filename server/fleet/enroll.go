@@ -348,10 +348,5 @@ func (f *Fleet) apply(d *Device, tok *EnrollToken, fp wire.Fingerprint, req *wir
 	d.UpdatedAt = now
 }
 
-func clip(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 128 {
-		s = s[:128]
-	}
-	return s
-}
+// clip trims a short text a device sent and bounds it to 128 bytes.
+func clip(s string) string { return clipN(s, 128) }
