@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,14 +174,10 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, _ fleet.Principal)
 			return
 		}
 	}
-	limit := defaultLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxLimit {
-			a.fail(w, r, fmt.Errorf("%w: limit=%q, want 1 to %d", errBadRequest, s, maxLimit))
-			return
-		}
-		limit = n
+	limit, err := parseLimit(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	d, err := a.device(r)
 	if err != nil {
@@ -253,4 +250,18 @@ func (a *API) random(n int) (string, error) {
 		return "", fmt.Errorf("read random: %w", err)
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// parseLimit reads the limit query parameter: defaultLimit when absent,
+// 1 to maxLimit otherwise.
+func parseLimit(q url.Values) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, fmt.Errorf("%w: limit=%q, want 1 to %d", errBadRequest, s, maxLimit)
+	}
+	return n, nil
 }

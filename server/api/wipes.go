@@ -303,14 +303,10 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request, _ fleet.Principal) {
 		writeJSON(w, http.StatusOK, toEvents(evs))
 		return
 	}
-	limit := defaultLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxLimit {
-			a.fail(w, r, fmt.Errorf("%w: limit=%q, want 1 to %d", errBadRequest, s, maxLimit))
-			return
-		}
-		limit = n
+	limit, err := parseLimit(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	evs, err := a.cfg.Fleet.AuditEvents(limit)
 	if err != nil {
