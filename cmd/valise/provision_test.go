@@ -2,11 +2,29 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/valise-numerique/valise/internal/apitype"
+	"github.com/valise-numerique/valise/provisioning"
 )
+
+// TestProfileNamesShipped keeps the names of help and completion equal to
+// the profiles provisioning ships, so a new or renamed profile cannot be
+// left out of them.
+func TestProfileNamesShipped(t *testing.T) {
+	set, err := provisioning.Load()
+	if err != nil {
+		t.Fatalf("provisioning.Load: %v", err)
+	}
+	got := slices.Sorted(slices.Values(profileNames))
+	if diff := cmp.Diff(set.Names(), got); diff != "" {
+		t.Errorf("profileNames differ from the shipped profiles (-shipped +profileNames):\n%s", diff)
+	}
+}
 
 func provisionScript(tag, failure string) []apitype.ProvisionJob {
 	base := apitype.ProvisionJob{ID: "p0001", Device: "d0001", AssetTag: tag, Profile: "laptop-linux", RequestedBy: "admin", RequestedAt: testNow}
