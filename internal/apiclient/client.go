@@ -167,10 +167,7 @@ func (c *Client) Devices(ctx context.Context, f DeviceFilter) ([]apitype.Device,
 	if err := c.do(ctx, http.MethodGet, "/api/v1/devices", q, nil, &devs); err != nil {
 		return nil, err
 	}
-	if devs == nil { // the server answered null
-		devs = []apitype.Device{}
-	}
-	return devs, nil
+	return nonNil(devs), nil
 }
 
 // Device returns one device, by id or asset tag, with its latest reports
