@@ -307,46 +307,25 @@ func maintenanceAsset(o maintenanceOptions) certificate.Asset {
 
 // queueCertificate appends the wipe_result event to the state dir's spool.
 func queueCertificate(stateDir string, cert certificate.Certificate, m certificate.Medium, body []byte, stdout io.Writer) error {
-	st, err := agent.LoadState(stateDir)
-	if err != nil {
-		return fmt.Errorf("queue certificate: %w", err)
-	}
 	result := wire.WipeResult{OK: m.Result == certificate.ResultSucceeded, Error: m.Error, Certificate: body}
 	data, err := json.Marshal(result)
 	if err != nil {
 		return fmt.Errorf("queue certificate: %w", err)
 	}
-	now := wipeNow().UTC()
 	ev := wire.Event{
 		Type:    wire.EventWipeResult,
 		OK:      result.OK,
 		Message: fmt.Sprintf("maintenance-mode wipe of %s: %s (certificate %s)", m.Name, m.Result, cert.ID),
 		Data:    data,
-		At:      now,
 	}
-	path := filepath.Join(stateDir, agent.SpoolFile)
-	sp, err := spool.Open(path, spool.Options{Timeout: spoolWait})
+	seq, err := agent.QueueEvent(stateDir, ev, spoolWait, wipeNow)
 	if errors.Is(err, spool.ErrLocked) {
 		return fmt.Errorf("queue certificate: %w: stop `valise-agent run` (systemctl stop valise-agent) during a maintenance wipe", err)
 	}
 	if err != nil {
 		return fmt.Errorf("queue certificate: %w", err)
 	}
-	defer sp.Close()
-	seq, err := sp.Append(wire.ChanEvent, func(seq uint64) ([]byte, error) {
-		env, err := wire.NewEnvelope(st.DeviceID, seq, now, wire.ChanEvent, ev)
-		if err != nil {
-			return nil, err
-		}
-		return wire.Encode(env)
-	})
-	if err != nil {
-		return fmt.Errorf("queue certificate: %w", err)
-	}
-	if err := sp.Close(); err != nil {
-		return fmt.Errorf("queue certificate: %w", err)
-	}
-	fmt.Fprintf(stdout, "queued:      event %d in %s, uploaded by `valise-agent run` once online\n", seq, path)
+	fmt.Fprintf(stdout, "queued:      event %d in %s, uploaded by `valise-agent run` once online\n", seq, filepath.Join(stateDir, agent.SpoolFile))
 	return nil
 }
 
