@@ -83,16 +83,42 @@ func TestNewValidatesURL(t *testing.T) {
 	}
 }
 
+// requestCase is one API call checked against a fake server: the answer
+// the server gives, what the call returns and the request the server saw.
+type requestCase struct {
+	name   string
+	status int
+	answer string
+	call   func(c *Client) (any, error)
+	want   any
+	seen   seen
+}
+
+// runRequests runs each case against its own fake server, with the token
+// and version of newClient.
+func runRequests(t *testing.T, tests []requestCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, got := fakeServer(t, tt.status, tt.answer)
+			res, err := tt.call(newClient(t, srv.URL))
+			if err != nil {
+				t.Fatalf("call: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, res); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+			tt.seen.Auth, tt.seen.UserAgent = "Bearer s3cret", "valise/1.2.3"
+			if diff := cmp.Diff(tt.seen, *got); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestRequests(t *testing.T) {
 	ctx := context.Background()
-	tests := []struct {
-		name   string
-		status int
-		answer string
-		call   func(c *Client) (any, error)
-		want   any
-		seen   seen
-	}{
+	tests := []requestCase{
 		{
 			name:   "create enrol token",
 			status: http.StatusCreated,
@@ -153,22 +179,7 @@ func TestRequests(t *testing.T) {
 			seen:   seen{Method: "GET", Path: "/healthz"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, got := fakeServer(t, tt.status, tt.answer)
-			res, err := tt.call(newClient(t, srv.URL))
-			if err != nil {
-				t.Fatalf("call: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, res); diff != "" {
-				t.Errorf("answer (-want +got):\n%s", diff)
-			}
-			tt.seen.Auth, tt.seen.UserAgent = "Bearer s3cret", "valise/1.2.3"
-			if diff := cmp.Diff(tt.seen, *got); diff != "" {
-				t.Errorf("request (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runRequests(t, tests)
 }
 
 func TestNoTokenSendsNoAuthorization(t *testing.T) {

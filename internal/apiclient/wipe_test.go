@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/wire"
 )
@@ -31,14 +29,7 @@ func TestWipeRequests(t *testing.T) {
 	wantProv := apitype.ProvisionJob{ID: "p1", Device: "dabc", AssetTag: "VAL-0001", Profile: "laptop-linux",
 		State: apitype.JobSent, RequestedBy: "admin", RequestedAt: at}
 
-	tests := []struct {
-		name   string
-		status int
-		answer string
-		call   func(c *Client) (any, error)
-		want   any
-		seen   seen
-	}{
+	tests := []requestCase{
 		{
 			name: "create wipes", status: http.StatusCreated, answer: "[" + job + "]",
 			call: func(c *Client) (any, error) {
@@ -123,22 +114,7 @@ func TestWipeRequests(t *testing.T) {
 			seen: seen{Method: "GET", Path: "/api/v1/devices/VAL-0001/events"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, got := fakeServer(t, tt.status, tt.answer)
-			res, err := tt.call(newClient(t, srv.URL))
-			if err != nil {
-				t.Fatalf("call: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, res); diff != "" {
-				t.Errorf("answer (-want +got):\n%s", diff)
-			}
-			tt.seen.Auth, tt.seen.UserAgent = "Bearer s3cret", "valise/1.2.3"
-			if diff := cmp.Diff(tt.seen, *got); diff != "" {
-				t.Errorf("request (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runRequests(t, tests)
 }
 
 func TestWipeErrors(t *testing.T) {
