@@ -89,12 +89,21 @@ func (f *fakeAPI) find(ref string) (apitype.DeviceDetail, bool) {
 	return apitype.DeviceDetail{}, false
 }
 
+// found is find for a handler: it answers 404, as the server does, when
+// no device matches ref.
+func (f *fakeAPI) found(w http.ResponseWriter, ref string) (apitype.DeviceDetail, bool) {
+	d, ok := f.find(ref)
+	if !ok {
+		apiError(w, 404, apitype.CodeNotFound, "no device matches %s", ref)
+	}
+	return d, ok
+}
+
 func (f *fakeAPI) device(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d, ok := f.find(r.PathValue("ref"))
+	d, ok := f.found(w, r.PathValue("ref"))
 	if !ok {
-		apiError(w, 404, apitype.CodeNotFound, "no device matches %s", r.PathValue("ref"))
 		return
 	}
 	answer(w, 200, d)
@@ -157,9 +166,8 @@ func (f *fakeAPI) wipe(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) deviceCerts(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d, ok := f.find(r.PathValue("ref"))
+	d, ok := f.found(w, r.PathValue("ref"))
 	if !ok {
-		apiError(w, 404, apitype.CodeNotFound, "no device matches %s", r.PathValue("ref"))
 		return
 	}
 	answer(w, 200, append([]apitype.CertificateInfo{}, f.certs[d.ID]...))
@@ -191,9 +199,8 @@ func (f *fakeAPI) certPDF(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) importLog(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d, ok := f.find(r.PathValue("ref"))
+	d, ok := f.found(w, r.PathValue("ref"))
 	if !ok {
-		apiError(w, 404, apitype.CodeNotFound, "no device matches %s", r.PathValue("ref"))
 		return
 	}
 	b, _ := io.ReadAll(r.Body)
@@ -210,9 +217,8 @@ func (f *fakeAPI) createProvision(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	var req apitype.ProvisionRequest
 	json.NewDecoder(r.Body).Decode(&req)
-	d, ok := f.find(req.Device)
+	d, ok := f.found(w, req.Device)
 	if !ok {
-		apiError(w, 404, apitype.CodeNotFound, "no device matches %s", req.Device)
 		return
 	}
 	if req.Profile != "laptop-linux" {
@@ -243,9 +249,8 @@ func (f *fakeAPI) provision(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) deviceEvents(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d, ok := f.find(r.PathValue("ref"))
+	d, ok := f.found(w, r.PathValue("ref"))
 	if !ok {
-		apiError(w, 404, apitype.CodeNotFound, "no device matches %s", r.PathValue("ref"))
 		return
 	}
 	answer(w, 200, append([]apitype.Event{}, f.events[d.ID]...))
