@@ -3,6 +3,7 @@ package wipe
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -12,9 +13,13 @@ import (
 // maxOutput bounds the raw output kept per command in a medium record.
 const maxOutput = 4 << 10
 
-// runCommand is the default Options.Exec: the command's combined output.
+// runCommand is the default Options.Exec: the command's combined output,
+// in the C locale, since hdparm and cryptsetup output is parsed as text
+// and kept in certificates, whatever the technician's language.
 func runCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
-	return exec.CommandContext(ctx, name, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	return cmd.CombinedOutput()
 }
 
 // exitCode tells the exit status carried by err: 0 for nil, the process's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -401,5 +402,30 @@ func TestNotes(t *testing.T) {
 	}
 	if got := notes(Probe{HPA: StateAbsent, DCO: StateAbsent}, wire.MethodOverwrite); got != "" {
 		t.Errorf("notes of a plain disk: %q", got)
+	}
+}
+
+func TestRunCommandLocale(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skipf("no sh to run: %v", err)
+	}
+	tests := []struct {
+		name string
+		env  string // LC_ALL of the caller
+	}{
+		{"french technician", "fr_FR.UTF-8"},
+		{"no locale", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("LC_ALL", tt.env)
+			out, err := runCommand(t.Context(), "sh", "-c", `echo "$LC_ALL"`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(string(out)); got != "C" {
+				t.Errorf("LC_ALL seen by the tool = %q, want C: parsed output must not be translated", got)
+			}
+		})
 	}
 }
