@@ -168,10 +168,21 @@ func (f *Fleet) ProvisionJob(id string) (ProvisionJob, error) {
 	if errors.Is(err, ErrNotFound) {
 		return j, fmt.Errorf("%w: no provisioning job %s", ErrNotFound, id)
 	}
-	if err == nil && !j.Finished() && !f.now().Before(j.ExpiresAt) {
-		return f.FailProvision(id, ActorServer, "the device did not re-enrol before its token expired at "+j.ExpiresAt.Format(time.RFC3339))
+	if err == nil {
+		if reason := provisionExpired(j, f.now()); reason != "" {
+			return f.FailProvision(id, ActorServer, reason)
+		}
 	}
 	return j, err
+}
+
+// provisionExpired returns why j fails for its device not re-enrolling in
+// time, or "" while j may still succeed.
+func provisionExpired(j ProvisionJob, now time.Time) string {
+	if j.Finished() || now.Before(j.ExpiresAt) {
+		return ""
+	}
+	return "the device did not re-enrol before its token expired at " + j.ExpiresAt.Format(time.RFC3339)
 }
 
 // provisionResult acts on the agent's report of a provisioning job: a

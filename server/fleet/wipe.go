@@ -296,10 +296,10 @@ func (f *Fleet) ExpireJobs() error {
 		return fmt.Errorf("expire provisioning jobs: %w", err)
 	}
 	for _, j := range pjobs {
-		if j.Finished() || now.Before(j.ExpiresAt) {
+		reason := provisionExpired(j, now)
+		if reason == "" {
 			continue
 		}
-		reason := "the device did not re-enrol before its token expired at " + j.ExpiresAt.Format(time.RFC3339)
 		if _, err := f.FailProvision(j.ID, ActorServer, reason); err != nil {
 			return fmt.Errorf("expire provisioning job %s: %w", j.ID, err)
 		}
