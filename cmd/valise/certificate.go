@@ -172,8 +172,8 @@ func findCertificate(c *cli.Context, cl *apiclient.Client, ref string) (string, 
 // printCertificate prints the readable summary of a certificate file,
 // with the result of its checks against the keys it carries.
 func (e *env) printCertificate(out io.Writer, data []byte) {
-	var f certificate.File
-	if err := json.Unmarshal(data, &f); err != nil {
+	f, err := certificate.ParseFile(data)
+	if err != nil {
 		fmt.Fprintf(out, "Not a certificate file: %v\n", err)
 		return
 	}
@@ -341,8 +341,8 @@ func (e *env) certificateVerify(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		var prev certificate.File
-		if err := json.Unmarshal(raw, &prev); err != nil {
+		prev, err := certificate.ParseFile(raw)
+		if err != nil {
 			return fmt.Errorf("previous certificate %s: not a certificate file: %v", p, err)
 		}
 		opts.Prev = &prev
