@@ -194,6 +194,7 @@ type API struct {
 	cfg     Config
 	log     *slog.Logger
 	mux     *http.ServeMux
+	caPin   string // of cfg.CACert; "" when the server speaks plain HTTP
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 }
@@ -217,6 +218,13 @@ func New(cfg Config) (*API, error) {
 			Help:    "Time to answer HTTP requests, by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"route"}),
+	}
+	if len(cfg.CACert) > 0 {
+		pin, err := caPin(cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("api config: CACert: %v", err)
+		}
+		a.caPin = pin
 	}
 	for _, c := range []prometheus.Collector{a.reqs, a.latency} {
 		if err := cfg.Registerer.Register(c); err != nil {

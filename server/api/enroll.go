@@ -85,8 +85,8 @@ func (a *API) createEnrollToken(w http.ResponseWriter, r *http.Request, p fleet.
 // the server's CA when it speaks TLS.
 func (a *API) join(secret string) string {
 	cmd := "valise-agent enroll --server " + a.cfg.PublicURL + " --token " + secret
-	if pin, err := caPin(a.cfg.CACert); err == nil && len(a.cfg.CACert) > 0 {
-		cmd += " --ca-pin " + pin
+	if a.caPin != "" {
+		cmd += " --ca-pin " + a.caPin
 	}
 	return cmd
 }

@@ -63,13 +63,7 @@ func (a *API) createProvision(w http.ResponseWriter, r *http.Request, p fleet.Pr
 	}
 	in := BundleInput{
 		DeviceID: d.ID, AssetTag: d.AssetTag, Class: d.Class, ServerURL: a.cfg.PublicURL,
-		EnrollToken: token, ProvisionJob: job.ID,
-	}
-	if len(a.cfg.CACert) > 0 {
-		if in.CAPin, err = caPin(a.cfg.CACert); err != nil {
-			a.fail(w, r, err)
-			return
-		}
+		CAPin: a.caPin, EnrollToken: token, ProvisionJob: job.ID,
 	}
 	bundle, err := a.cfg.Provisioner.Bundle(req.Profile, in)
 	if err == nil {
