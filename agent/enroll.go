@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -282,13 +281,13 @@ func enrollClient(server string, o EnrollOptions) (*http.Client, *pin.Verifier, 
 	if strings.HasPrefix(server, "https://") && o.CAPin != "" {
 		return pinnedClient(server, o.CAPin, enrollTimeout)
 	}
-	pool, err := LoadCA(o.StateDir)
+	conf, err := keptCATLS(o.StateDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	if pool != nil && strings.HasPrefix(server, "https://") {
+	if conf != nil && strings.HasPrefix(server, "https://") {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = conf
 		return &http.Client{Timeout: enrollTimeout, Transport: tr}, nil, nil
 	}
 	return &http.Client{Timeout: enrollTimeout}, nil, nil

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -69,6 +70,17 @@ func LoadCA(stateDir string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("load CA %s: %w: no PEM certificate", path, ErrBadState)
 	}
 	return pool, nil
+}
+
+// keptCATLS returns the client TLS configuration of a state dir: the CA
+// kept at enrolment as the only root, for ssl:// brokers and https://
+// servers, or nil (the system's roots) when none is kept.
+func keptCATLS(stateDir string) (*tls.Config, error) {
+	pool, err := LoadCA(stateDir)
+	if err != nil || pool == nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // caPEM encodes cert as PEM.

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,7 +139,7 @@ func (r *runner) provision(ctx context.Context, rec jobRecord, args wire.Provisi
 	if err := e.save(r.cfg.StateDir); err != nil {
 		return err
 	}
-	tlsConf, err := mqttTLS(r.cfg.StateDir)
+	tlsConf, err := keptCATLS(r.cfg.StateDir)
 	if err != nil {
 		return err
 	}
@@ -228,13 +227,3 @@ type fixedInventory struct{ inv wire.Inventory }
 func (f fixedInventory) Inventory(context.Context) wire.Inventory { return f.inv }
 func (f fixedInventory) Health(context.Context) wire.Health       { return wire.Health{} }
 func (f fixedInventory) Net(context.Context) wire.Net             { return wire.Net{} }
-
-// mqttTLS returns the TLS configuration of ssl:// brokers: the CA kept in
-// stateDir as the only root, or nil (the system's roots) when none is kept.
-func mqttTLS(stateDir string) (*tls.Config, error) {
-	pool, err := LoadCA(stateDir)
-	if err != nil || pool == nil {
-		return nil, err
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}

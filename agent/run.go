@@ -193,7 +193,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	tlsConf, err := mqttTLS(cfg.StateDir)
+	tlsConf, err := keptCATLS(cfg.StateDir)
 	if err != nil {
 		return err
 	}
