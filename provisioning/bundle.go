@@ -189,7 +189,7 @@ func (in BundleInput) check(p Profile) error {
 	case in.Class != "" && in.Class != p.Class:
 		return bad("profile %s is for a %s, device %s is a %s", p.Name, p.Class, in.DeviceID, in.Class)
 	}
-	if u, err := url.Parse(in.ServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isHTTPURL(in.ServerURL) {
 		return bad("ServerURL %q is not an http:// or https:// URL", in.ServerURL)
 	}
 	if in.CAPin != "" {
@@ -201,7 +201,7 @@ func (in BundleInput) check(p Profile) error {
 		return bad("AgentURL and AgentSHA256 go together")
 	}
 	if in.AgentURL != "" {
-		if u, err := url.Parse(in.AgentURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !isHTTPURL(in.AgentURL) {
 			return bad("AgentURL %q is not an http:// or https:// URL", in.AgentURL)
 		}
 		if !hexSHA256.MatchString(in.AgentSHA256) {
@@ -209,6 +209,12 @@ func (in BundleInput) check(p Profile) error {
 		}
 	}
 	return nil
+}
+
+// isHTTPURL reports whether s is an http:// or https:// URL with a host.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // expand fills the variables of s; "$${" stands for a literal "${".
