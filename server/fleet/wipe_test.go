@@ -390,17 +390,7 @@ func TestWipeRequestRefused(t *testing.T) {
 // fixture: the fleet would refuse most of these jumps.
 func forceState(t *testing.T, st *store.Store, id string, s fleet.State) {
 	t.Helper()
-	err := st.Update(func(tx fleet.Tx) error {
-		d, err := tx.Device(id)
-		if err != nil {
-			return err
-		}
-		d.State = s
-		return tx.PutDevice(d)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	setDevice(t, st, id, func(d *fleet.Device) { d.State = s })
 }
 
 func TestSilentWipeExpires(t *testing.T) {
