@@ -107,7 +107,7 @@ type diskWiper struct {
 func (w *diskWiper) Targets(_ context.Context, names []string) ([]agent.WipeTarget, error) {
 	for _, n := range names {
 		if strings.TrimPrefix(n, "/dev/") != w.disk.Name {
-			return nil, fmt.Errorf("%q is not an internal disk of this device (internal disks: %s)", n, w.disk.Name)
+			return nil, fmt.Errorf("%w: %q is not an internal disk of this device (internal disks: %s)", agent.ErrBadArgs, n, w.disk.Name)
 		}
 	}
 	return []agent.WipeTarget{{Name: w.disk.Name, Path: w.path}}, nil
@@ -179,7 +179,7 @@ type hotspotWiper struct {
 
 func (w *hotspotWiper) Targets(_ context.Context, names []string) ([]agent.WipeTarget, error) {
 	if len(names) > 0 {
-		return nil, fmt.Errorf("a hotspot has no disk to choose (asked for %s): its wipe is a factory reset", strings.Join(names, ", "))
+		return nil, fmt.Errorf("%w: a hotspot has no disk to choose (asked for %s): its wipe is a factory reset", agent.ErrBadArgs, strings.Join(names, ", "))
 	}
 	return []agent.WipeTarget{{Name: "settings", Path: w.path}}, nil
 }

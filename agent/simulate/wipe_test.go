@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -241,4 +242,38 @@ func deviceOf(t *testing.T, es *enrolServer, device string) wire.Fingerprint {
 	}
 	t.Fatalf("no enrolment of %s", device)
 	return wire.Fingerprint{}
+}
+
+func TestSimulatedWiperTargets(t *testing.T) {
+	tests := []struct {
+		name    string
+		class   string
+		disks   func(d *Device) []string
+		wantErr bool
+	}{
+		{"laptop, all disks", wire.ClassLaptop, func(*Device) []string { return nil }, false},
+		{"laptop, its disk", wire.ClassLaptop, func(d *Device) []string { return []string{"/dev/" + d.inv.Disks[0].Name} }, false},
+		{"laptop, another disk", wire.ClassLaptop, func(*Device) []string { return []string{"/dev/sdz"} }, true},
+		{"hotspot, its settings", wire.ClassHotspot, func(*Device) []string { return nil }, false},
+		{"hotspot, a disk", wire.ClassHotspot, func(*Device) []string { return []string{"sda"} }, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDevice(7, 0, tc.class)
+			w := d.Wiper(t.TempDir())
+			if w == nil {
+				t.Fatalf("no wiper for a %s", tc.class)
+			}
+			got, err := w.Targets(t.Context(), tc.disks(d))
+			if tc.wantErr {
+				if !errors.Is(err, agent.ErrBadArgs) {
+					t.Errorf("Targets = %v, %v; want ErrBadArgs, which the agent reports as bad command args", got, err)
+				}
+				return
+			}
+			if err != nil || len(got) != 1 {
+				t.Errorf("Targets = %v, %v; want one target", got, err)
+			}
+		})
+	}
 }
