@@ -24,9 +24,12 @@ type provisioner struct {
 }
 
 func newProvisioner(cfg Config) (*provisioner, error) {
-	set, err := provisioning.Load()
+	var set *provisioning.Set
+	var err error
 	if cfg.ProfilesDir != "" {
 		set, err = provisioning.LoadDir(cfg.ProfilesDir)
+	} else {
+		set, err = provisioning.Load()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load provisioning profiles: %w", err)
