@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/valise-numerique/valise/internal/pin"
-	"github.com/valise-numerique/valise/internal/wire"
 )
 
 // CAPath is where a Valise server with TLS serves, without authentication,
@@ -41,10 +40,6 @@ func WithCACert(pemCerts []byte) Option {
 // WithHTTPClient or WithCACert.
 func WithCAPin(caPin string) Option {
 	return func(c *Client) {
-		if _, err := wire.MatchPin(caPin, nil); err != nil {
-			c.optErr = errors.Join(c.optErr, fmt.Errorf("%w: %v", ErrBadCA, err))
-			return
-		}
 		v, err := pin.New(caPin, c.base.Hostname(), ErrPinMismatch)
 		if err != nil {
 			c.optErr = errors.Join(c.optErr, fmt.Errorf("%w: %v", ErrBadCA, err))
