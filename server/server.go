@@ -12,6 +12,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -399,16 +400,9 @@ func loadOrCreateSecret(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read secret: %w", err)
 	}
-	secret := string(trimNewline(b))
+	secret := string(bytes.TrimRight(b, "\r\n"))
 	if len(secret) < 16 {
 		return "", fmt.Errorf("read secret %s: shorter than 16 characters", path)
 	}
 	return secret, nil
-}
-
-func trimNewline(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
