@@ -371,11 +371,7 @@ func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read command key: %w", err)
 	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("read command key %s: no PRIVATE KEY PEM block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	k, err := parseKeyPEM(b)
 	if err != nil {
 		return nil, fmt.Errorf("read command key %s: %w", path, err)
 	}
