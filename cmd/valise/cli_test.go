@@ -16,6 +16,22 @@ import (
 	"github.com/valise-numerique/valise/server/fleet"
 )
 
+// TestListsMatchServer keeps the states and destinations the CLI offers
+// equal to the server's, so a new one cannot be left out of completion or
+// of --destination.
+func TestListsMatchServer(t *testing.T) {
+	var states []string
+	for _, st := range fleet.States {
+		states = append(states, string(st))
+	}
+	if diff := cmp.Diff(states, lifecycleStates); diff != "" {
+		t.Errorf("lifecycleStates differ from fleet.States (-server +cli):\n%s", diff)
+	}
+	if diff := cmp.Diff(fleet.Destinations, destinations); diff != "" {
+		t.Errorf("destinations differ from fleet.Destinations (-server +cli):\n%s", diff)
+	}
+}
+
 // apiJSON fetches path from the server as the admin and decodes it
 // generically, to compare with what the CLI prints.
 func apiJSON(t *testing.T, s *testServer, path string) any {

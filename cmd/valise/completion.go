@@ -111,6 +111,10 @@ func completionArgs(args []string) []string {
 	return args
 }
 
+// lifecycleStates are the server's lifecycle states, in the order of the
+// cycle, for completion of --state.
+var lifecycleStates = []string{"intake", "needs_wipe", "wiping", "wipe_failed", "wiped", "provisioning", "ready", "on_loan", "maintenance", "lost", "retired"}
+
 // flagValues lists the values a flag takes, for completion; nil for flags
 // without a fixed set.
 func flagValues(flag string) []string {
@@ -120,7 +124,7 @@ func flagValues(flag string) []string {
 	case "metric":
 		return apitype.Metrics
 	case "state":
-		return []string{"intake", "needs_wipe", "wiping", "wipe_failed", "wiped", "provisioning", "ready", "on_loan", "maintenance", "lost", "retired"}
+		return lifecycleStates
 	case "method":
 		return methodNames()
 	case "verify":
