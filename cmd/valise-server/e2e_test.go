@@ -94,14 +94,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	srv, stopServer := startServer(t, server.Config{DataDir: filepath.Join(dir, "server")})
 	ctx := context.Background()
 	base := "http://" + srv.HTTPAddr()
-	token, err := readAdminToken(filepath.Join(dir, "server", server.AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := apiclient.New(base, token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := adminClient(t, filepath.Join(dir, "server"), base)
 	tok, err := api.CreateEnrollToken(ctx, apitype.EnrollTokenRequest{Class: wire.ClassLaptop, Uses: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -170,4 +163,19 @@ func TestAgentEndToEnd(t *testing.T) {
 func readAdminToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return strings.TrimSpace(string(b)), err
+}
+
+// adminClient is an API client of the server at base, with the admin
+// token the server wrote into dataDir.
+func adminClient(t *testing.T, dataDir, base string, opts ...apiclient.Option) *apiclient.Client {
+	t.Helper()
+	token, err := readAdminToken(filepath.Join(dataDir, server.AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := apiclient.New(base, token, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
 }

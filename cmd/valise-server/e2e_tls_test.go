@@ -39,14 +39,7 @@ func TestAgentEndToEndTLS(t *testing.T) {
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	base := "https://" + srv.HTTPAddr()
-	token, err := readAdminToken(filepath.Join(data, server.AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := apiclient.New(base, token, apiclient.WithHTTPClient(hc))
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := adminClient(t, data, base, apiclient.WithHTTPClient(hc))
 	tok, err := api.CreateEnrollToken(ctx, apitype.EnrollTokenRequest{Class: wire.ClassLaptop, Uses: 2})
 	if err != nil {
 		t.Fatal(err)

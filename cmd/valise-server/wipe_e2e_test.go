@@ -12,7 +12,6 @@ import (
 
 	"github.com/valise-numerique/valise/agent"
 	"github.com/valise-numerique/valise/agent/simulate"
-	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/certificate"
 	"github.com/valise-numerique/valise/internal/wire"
@@ -42,14 +41,7 @@ func wipeEndToEnd(t *testing.T, class, profile string) {
 	})
 	ctx := context.Background()
 	base := "http://" + srv.HTTPAddr()
-	token, err := readAdminToken(filepath.Join(dir, "server", server.AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := apiclient.New(base, token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := adminClient(t, filepath.Join(dir, "server"), base)
 	tok, err := api.CreateEnrollToken(ctx, apitype.EnrollTokenRequest{Class: class})
 	if err != nil {
 		t.Fatal(err)
