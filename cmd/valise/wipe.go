@@ -244,6 +244,12 @@ func jobTag(j apitype.WipeJob) string {
 	return j.Device
 }
 
+// tellFailed says on stderr why the wipe of a job failed, one line per
+// device.
+func (e *env) tellFailed(j apitype.WipeJob) {
+	fmt.Fprintf(e.stderr, "valise: %s: wipe failed: %s\n", jobTag(j), cmdmain.OneLine(orDefault(j.Error, "no reason given")))
+}
+
 // printRequested says which wipes the server queued.
 func (e *env) printRequested(jobs []apitype.WipeJob) error {
 	w := &errWriter{w: e.stdout}
@@ -252,7 +258,7 @@ func (e *env) printRequested(jobs []apitype.WipeJob) error {
 	for _, j := range jobs {
 		if j.State == apitype.JobFailed { // the command could not even be sent
 			failed++
-			fmt.Fprintf(e.stderr, "valise: %s: wipe failed: %s\n", jobTag(j), cmdmain.OneLine(orDefault(j.Error, "no reason given")))
+			e.tellFailed(j)
 			continue
 		}
 		fmt.Fprintf(tw, "Wipe of %s requested\tjob %s\tmethod %s\tverify %s\n", jobTag(j), j.ID, methodLabel(j.Method), orDash(j.Verify))
@@ -335,7 +341,7 @@ func (e *env) wipeOutcome(c *cli.Context, jobs []apitype.WipeJob) error {
 	for _, j := range jobs {
 		if j.State != apitype.JobSucceeded {
 			failed++
-			fmt.Fprintf(e.stderr, "valise: %s: wipe failed: %s\n", jobTag(j), cmdmain.OneLine(orDefault(j.Error, "no reason given")))
+			e.tellFailed(j)
 		}
 	}
 	if !e.wantJSON(c) {
