@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -90,12 +89,8 @@ func (e *env) waitProvision(c *cli.Context, cl *apiclient.Client, job apitype.Pr
 		if ended(job.State) {
 			return job, nil
 		}
-		timer := time.NewTimer(e.pollEvery)
-		select {
-		case <-c.Context.Done():
-			timer.Stop()
+		if !e.pause(c.Context) {
 			return job, errors.New("interrupted: the provisioning goes on on the device; follow it with valise devices history " + orDefault(job.AssetTag, job.Device))
-		case <-timer.C:
 		}
 		got, err := cl.ProvisionJob(c.Context, job.ID)
 		if err != nil {

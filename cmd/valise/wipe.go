@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -304,12 +305,8 @@ func (e *env) waitWipes(c *cli.Context, cl *apiclient.Client, jobs []apitype.Wip
 		if done {
 			return jobs, nil
 		}
-		timer := time.NewTimer(e.pollEvery)
-		select {
-		case <-c.Context.Done():
-			timer.Stop()
+		if !e.pause(c.Context) {
 			return nil, errors.New("interrupted: the wipes go on on the devices; follow them with valise wipe status --active")
-		case <-timer.C:
 		}
 		for i, j := range jobs {
 			if ended(j.State) {
@@ -331,6 +328,19 @@ func (e *env) waitWipes(c *cli.Context, cl *apiclient.Client, jobs []apitype.Wip
 		if p != nil {
 			p.update(jobs)
 		}
+	}
+}
+
+// pause waits e.pollEvery between two polls of --wait; false when ctx
+// ends first.
+func (e *env) pause(ctx context.Context) bool {
+	timer := time.NewTimer(e.pollEvery)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
 	}
 }
 
