@@ -114,6 +114,13 @@ func (e *env) newApp() *cli.App {
 			e.wipeCommand(),
 			e.certificateCommand(),
 			e.provisionCommand(),
+			e.usersCommand(),
+			e.venuesCommand(),
+			e.kitsCommand(),
+			e.loansCommand(),
+			e.auditCommand(),
+			e.importCommand(),
+			e.exportCommand(),
 			e.completionCommand(),
 		},
 	}

@@ -326,7 +326,7 @@ func readError(resp *http.Response) error {
 	e := &Error{Status: resp.StatusCode}
 	var eb apitype.ErrorBody
 	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		e.Code, e.Message, e.Details = eb.Error.Code, eb.Error.Message, eb.Error.Details
 	} else {
 		e.Code = codeForStatus(resp.StatusCode)
 	}

@@ -205,17 +205,17 @@ func TestErrorAnswers(t *testing.T) {
 		is     func(error) bool
 	}{
 		{"not found", 404, `{"error":{"code":"not_found","message":"no device matches VAL-0099"}}`,
-			Error{404, apitype.CodeNotFound, "no device matches VAL-0099"}, IsNotFound},
+			Error{Status: 404, Code: apitype.CodeNotFound, Message: "no device matches VAL-0099"}, IsNotFound},
 		{"unauthorized", 401, `{"error":{"code":"unauthorized","message":"unknown token"}}`,
-			Error{401, apitype.CodeUnauthorized, "unknown token"}, IsUnauthorized},
+			Error{Status: 401, Code: apitype.CodeUnauthorized, Message: "unknown token"}, IsUnauthorized},
 		{"forbidden", 403, `{"error":{"code":"forbidden","message":"technicians only"}}`,
-			Error{403, apitype.CodeForbidden, "technicians only"}, IsForbidden},
+			Error{Status: 403, Code: apitype.CodeForbidden, Message: "technicians only"}, IsForbidden},
 		{"bad request", 400, `{"error":{"code":"bad_request","message":"class must be laptop, tablet or hotspot"}}`,
-			Error{400, apitype.CodeBadRequest, "class must be laptop, tablet or hotspot"}, IsBadRequest},
+			Error{Status: 400, Code: apitype.CodeBadRequest, Message: "class must be laptop, tablet or hotspot"}, IsBadRequest},
 		{"proxy page without error body", 502, `<html>Bad Gateway</html>`,
-			Error{502, apitype.CodeInternal, "bad gateway"}, func(err error) bool { return !IsNotFound(err) }},
+			Error{Status: 502, Code: apitype.CodeInternal, Message: "bad gateway"}, func(err error) bool { return !IsNotFound(err) }},
 		{"empty 404", 404, ``,
-			Error{404, apitype.CodeNotFound, "not found"}, IsNotFound},
+			Error{Status: 404, Code: apitype.CodeNotFound, Message: "not found"}, IsNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,9 @@ type Error struct {
 	Code string
 	// Message is the server's message, safe to show to a user.
 	Message string
+	// Details has one line per reason when the server gave several: each
+	// device blocking a checkout, each bad field of an import.
+	Details []string
 }
 
 // Error implements error.

@@ -34,6 +34,9 @@ type ErrorBody struct {
 type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Details has one line per reason when there are several: each device
+	// that blocks a checkout, each bad field of an import.
+	Details []string `json:"details,omitempty"`
 }
 
 // Device is one row of the fleet: identity, lifecycle state and the figures
@@ -55,8 +58,13 @@ type Device struct {
 	BatteryHealth *float64 `json:"battery_health,omitempty"`
 	// BatteryCharge is the charge of the same battery, in %.
 	BatteryCharge *float64 `json:"battery_charge,omitempty"`
-	Kit           string   `json:"kit,omitempty"`
-	Venue         string   `json:"venue,omitempty"`
+	// Kit and Venue are ids; KitLabel and VenueName are for people.
+	Kit       string `json:"kit,omitempty"`
+	KitLabel  string `json:"kit_label,omitempty"`
+	Venue     string `json:"venue,omitempty"`
+	VenueName string `json:"venue_name,omitempty"`
+	// Loan is the id of the open loan the device is out on.
+	Loan string `json:"loan,omitempty"`
 	// HardwareChanged is set when a re-enrolment matched this device with
 	// other parts (disk, RAM, serial) than before.
 	HardwareChanged bool `json:"hardware_changed,omitempty"`

@@ -89,15 +89,18 @@ type ProvisionJob struct {
 // Event is one entry of the append-only, hash-chained audit log: a change
 // of state, a wipe, a certificate, an enrolment…
 type Event struct {
-	Seq    uint64          `json:"seq"`
-	At     time.Time       `json:"at"`
-	Actor  string          `json:"actor"`  // user name, "agent:<device>", "server"
-	Action string          `json:"action"` // "state", "enrol", "wipe_requested", "certificate"…
-	Device string          `json:"device,omitempty"`
-	Before json.RawMessage `json:"before,omitempty"`
-	After  json.RawMessage `json:"after,omitempty"`
-	Reason string          `json:"reason,omitempty"`
-	Hash   string          `json:"hash"` // sha256 over the previous event's hash and this event
+	Seq    uint64    `json:"seq"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`  // user name, "agent:<device>", "server"
+	Action string    `json:"action"` // "state", "enrol", "wipe_requested", "certificate"…
+	Device string    `json:"device,omitempty"`
+	// Subject is what the event is about besides a device: "kit:<id>",
+	// "loan:<id>", "venue:<id>", "user:<id>".
+	Subject string          `json:"subject,omitempty"`
+	Before  json.RawMessage `json:"before,omitempty"`
+	After   json.RawMessage `json:"after,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+	Hash    string          `json:"hash"` // sha256 over the previous event's hash and this event
 }
 
 // ServerKey is the answer of GET /api/v1/server-key: the public key that

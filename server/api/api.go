@@ -30,6 +30,26 @@
 //	GET  /api/v1/devices/{ref}/events    every role     -> []apitype.Event, the device's lifecycle from the audit log
 //	GET  /api/v1/audit                   logistics, technician  ?device=D&limit=N -> []apitype.Event
 //	GET  /api/v1/audit/verify            logistics, technician  -> apitype.AuditVerify
+//	POST /api/v1/users                   admin          apitype.UserRequest -> 201 apitype.User with its token, shown once
+//	GET  /api/v1/users                   logistics      -> []apitype.User by name
+//	POST /api/v1/users/{ref}/disable     admin          -> apitype.User; their tokens stop working
+//	POST /api/v1/venues                  logistics      apitype.VenueRequest -> 201 apitype.Venue
+//	GET  /api/v1/venues                  every role     -> []apitype.Venue by name
+//	GET  /api/v1/venues/{ref}            every role     ref: id or name -> apitype.Venue
+//	POST /api/v1/kits                    logistics      apitype.KitRequest -> 201 apitype.Kit
+//	GET  /api/v1/kits                    every role     ?after=LABEL&limit=N -> []apitype.Kit by label, states from device states
+//	GET  /api/v1/kits/{ref}              every role     ref: id or label -> apitype.Kit with each device's readiness and live telemetry
+//	POST /api/v1/kits/{ref}/devices      logistics      apitype.KitDevicesRequest -> apitype.Kit
+//	POST /api/v1/kits/{ref}/devices/remove  logistics   apitype.KitDevicesRequest -> apitype.Kit
+//	POST /api/v1/kits/{ref}/restock      logistics      apitype.RestockRequest -> apitype.Kit
+//	POST /api/v1/kits/{ref}/checkout     mediateur, logistics  apitype.CheckoutRequest -> 201 apitype.Loan; 409 with one detail per blocking device
+//	POST /api/v1/kits/{ref}/checkin      mediateur, logistics  apitype.CheckinRequest -> apitype.Loan
+//	GET  /api/v1/loans                   every role (a médiateur sees their own)  ?open=true&overdue=true&user=&venue=&kit=&limit=N -> []apitype.Loan, newest first
+//	GET  /api/v1/loans/{id}              every role (a médiateur, their own) -> apitype.Loan
+//	POST /api/v1/assignments             logistics      apitype.AssignRequest -> []apitype.Device
+//	POST /api/v1/devices/{ref}/state     logistics, technician  apitype.SetStateRequest -> apitype.Device (which states whom: fleet.SetState)
+//	POST /api/v1/import/{kind}           logistics      text/csv body, ?dry_run=true -> apitype.ImportReport (201 when written); bad rows: 400 with one detail per bad field
+//	GET  /api/v1/export/{kind}           logistics      -> text/csv of devices, loans, venues or kits, in the columns import reads
 //	GET  /healthz                        no bearer: "ok" while the store answers
 //	GET  /metrics                        no bearer: Prometheus text format
 //
@@ -251,6 +271,26 @@ func New(cfg Config) (*API, error) {
 	a.route("GET /api/v1/devices/{ref}/events", a.auth(a.deviceEvents, fleet.Roles...))
 	a.route("GET /api/v1/audit", a.auth(a.audit, fleet.RoleLogistics, fleet.RoleTechnician))
 	a.route("GET /api/v1/audit/verify", a.auth(a.verifyAudit, fleet.RoleLogistics, fleet.RoleTechnician))
+	a.route("POST /api/v1/users", a.auth(a.createUser, fleet.RoleAdmin))
+	a.route("GET /api/v1/users", a.auth(a.listUsers, fleet.RoleLogistics))
+	a.route("POST /api/v1/users/{ref}/disable", a.auth(a.disableUser, fleet.RoleAdmin))
+	a.route("POST /api/v1/venues", a.auth(a.createVenue, fleet.RoleLogistics))
+	a.route("GET /api/v1/venues", a.auth(a.listVenues, fleet.Roles...))
+	a.route("GET /api/v1/venues/{ref}", a.auth(a.showVenue, fleet.Roles...))
+	a.route("POST /api/v1/kits", a.auth(a.createKit, fleet.RoleLogistics))
+	a.route("GET /api/v1/kits", a.auth(a.listKits, fleet.Roles...))
+	a.route("GET /api/v1/kits/{ref}", a.auth(a.showKit, fleet.Roles...))
+	a.route("POST /api/v1/kits/{ref}/devices", a.auth(a.addKitDevices, fleet.RoleLogistics))
+	a.route("POST /api/v1/kits/{ref}/devices/remove", a.auth(a.removeKitDevices, fleet.RoleLogistics))
+	a.route("POST /api/v1/kits/{ref}/restock", a.auth(a.restockKit, fleet.RoleLogistics))
+	a.route("POST /api/v1/kits/{ref}/checkout", a.auth(a.checkout, fleet.RoleMediateur, fleet.RoleLogistics))
+	a.route("POST /api/v1/kits/{ref}/checkin", a.auth(a.checkin, fleet.RoleMediateur, fleet.RoleLogistics))
+	a.route("GET /api/v1/loans", a.auth(a.listLoans, fleet.Roles...))
+	a.route("GET /api/v1/loans/{id}", a.auth(a.showLoan, fleet.Roles...))
+	a.route("POST /api/v1/assignments", a.auth(a.assign, fleet.RoleLogistics))
+	a.route("POST /api/v1/devices/{ref}/state", a.auth(a.setState, fleet.RoleLogistics, fleet.RoleTechnician))
+	a.route("POST /api/v1/import/{kind}", a.auth(a.importCSV, fleet.RoleLogistics))
+	a.route("GET /api/v1/export/{kind}", a.auth(a.exportCSV, fleet.RoleLogistics))
 	a.route("GET /healthz", a.healthz)
 	a.route("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	a.route("/", func(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,17 @@ const (
 	ActionProvisionRequested = "provision_requested"
 	ActionProvisionSucceeded = "provision_succeeded"
 	ActionProvisionFailed    = "provision_failed"
+	ActionUserCreated        = "user_created"
+	ActionUserDisabled       = "user_disabled"
+	ActionVenueCreated       = "venue_created"
+	ActionKitCreated         = "kit_created"
+	ActionKitDevices         = "kit_devices" // devices added to or removed from a kit
+	ActionKitRestocked       = "kit_restocked"
+	ActionCheckout           = "checkout"
+	ActionCheckin            = "checkin"
+	ActionAssigned           = "assigned" // a device's long-term venue
+	ActionHardwareChanged    = "hardware_changed"
+	ActionImported           = "imported"
 )
 
 // ActorServer is the actor of changes the server makes on its own
@@ -33,7 +44,10 @@ func agentActor(device string) string { return "agent:" + device }
 // AuditEvent is one entry of the append-only audit log. Hash is the hex
 // SHA-256 of the previous event's hash (raw bytes; none for the first)
 // followed by the event's canonical JSON (every field but Hash, in the
-// order below, compact). PrevHash repeats the previous event's hash so
+// order below, compact; empty optional fields are left out, so events
+// written before a field existed keep their hash). Subject names what
+// the event is about when that is not (only) a device: "kit:<id>",
+// "loan:<id>", "venue:<id>", "user:<id>". PrevHash repeats the previous event's hash so
 // that a break in the chain names the event where it happens.
 type AuditEvent struct {
 	Seq      uint64          `json:"seq"`
@@ -41,6 +55,7 @@ type AuditEvent struct {
 	Actor    string          `json:"actor"`
 	Action   string          `json:"action"`
 	Device   string          `json:"device,omitempty"`
+	Subject  string          `json:"subject,omitempty"`
 	Before   json.RawMessage `json:"before,omitempty"`
 	After    json.RawMessage `json:"after,omitempty"`
 	Reason   string          `json:"reason,omitempty"`
@@ -58,12 +73,13 @@ func (e AuditEvent) canonical() ([]byte, error) {
 		Actor    string          `json:"actor"`
 		Action   string          `json:"action"`
 		Device   string          `json:"device,omitempty"`
+		Subject  string          `json:"subject,omitempty"`
 		Before   json.RawMessage `json:"before,omitempty"`
 		After    json.RawMessage `json:"after,omitempty"`
 		Reason   string          `json:"reason,omitempty"`
 		PrevHash string          `json:"prev_hash,omitempty"`
 	}
-	return json.Marshal(unhashed{e.Seq, e.At, e.Actor, e.Action, e.Device, e.Before, e.After, e.Reason, e.PrevHash})
+	return json.Marshal(unhashed{e.Seq, e.At, e.Actor, e.Action, e.Device, e.Subject, e.Before, e.After, e.Reason, e.PrevHash})
 }
 
 // ComputeHash returns the hash e must carry, given the previous event's.

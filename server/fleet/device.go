@@ -91,8 +91,12 @@ type Device struct {
 	// HardwareChanged is set when a re-enrolment matched this device with
 	// other parts than before; it stays set until someone clears it.
 	HardwareChanged bool   `json:"hardware_changed,omitempty"`
-	Kit             string `json:"kit,omitempty"`
-	Venue           string `json:"venue,omitempty"`
+	// Kit is the id of the kit the device belongs to; Venue the id of the
+	// venue it is assigned to for the long term.
+	Kit   string `json:"kit,omitempty"`
+	Venue string `json:"venue,omitempty"`
+	// Loan is the id of the open loan the device is out on.
+	Loan string `json:"loan,omitempty"`
 	// Notes are the latest remarks (hardware changes, identity conflicts).
 	Notes []Note `json:"notes,omitempty"`
 
@@ -125,10 +129,19 @@ func (d *Device) addNote(n Note) {
 type Filter struct {
 	Class string
 	State State
+	// Kit and Venue are ids.
+	Kit   string
+	Venue string
+	// After is the asset tag the page starts after; Limit bounds the page
+	// (0: no bound).
+	After string
+	Limit int
 }
 
-func (f Filter) match(d Device) bool {
-	return (f.Class == "" || d.Class == f.Class) && (f.State == "" || d.State == f.State)
+// Match reports whether d passes the filter's Class, State, Kit and Venue.
+func (f Filter) Match(d Device) bool {
+	return (f.Class == "" || d.Class == f.Class) && (f.State == "" || d.State == f.State) &&
+		(f.Kit == "" || d.Kit == f.Kit) && (f.Venue == "" || d.Venue == f.Venue)
 }
 
 // CompareAssetTags orders asset tags naturally: by the text before the

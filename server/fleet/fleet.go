@@ -43,6 +43,21 @@ type Config struct {
 	// WipeSilence is how long a running wipe may go without news from its
 	// agent before its job fails; 1 hour by default.
 	WipeSilence time.Duration
+	// Telemetry reads devices' reports for checkout's pre-flight,
+	// check-in's hardware comparison and the "possibly lost" flag.
+	// Without it those checks see devices that never reported.
+	Telemetry Telemetry
+	// Location is the time zone of dates in messages ("since return on
+	// 12 Nov"); time.Local by default.
+	Location *time.Location
+	// Preflight is how recently a device must have been seen for checkout
+	// not to warn; 15 minutes by default. MinCharge is the battery charge
+	// (%) below which it warns; 50 by default.
+	Preflight time.Duration
+	MinCharge float64
+	// LostAfter is how long a device on loan may stay silent before it is
+	// flagged possibly lost; 72 hours by default.
+	LostAfter time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -63,6 +78,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.WipeSilence == 0 {
 		c.WipeSilence = time.Hour
+	}
+	if c.Location == nil {
+		c.Location = time.Local
+	}
+	if c.Preflight == 0 {
+		c.Preflight = 15 * time.Minute
+	}
+	if c.MinCharge == 0 {
+		c.MinCharge = 50
+	}
+	if c.LostAfter == 0 {
+		c.LostAfter = 72 * time.Hour
 	}
 }
 
@@ -121,8 +148,9 @@ var Roles = []Role{RoleMediateur, RoleLogistics, RoleTechnician, RoleAdmin}
 // Valid reports whether r is one of the roles.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }
 
-// Principal is the person behind an API token.
+// Principal is the person behind an API token: ID is their user id.
 type Principal struct {
+	ID   string
 	Name string
 	Role Role
 }
@@ -295,18 +323,15 @@ func (f *Fleet) Device(ref string) (Device, error) {
 	return d, nil
 }
 
-// Devices returns the devices that match filter, sorted by asset tag.
+// Devices returns the devices that match filter, sorted by asset tag: a
+// page of them when filter has a Limit.
 func (f *Fleet) Devices(filter Filter) ([]Device, error) {
-	all, err := f.cfg.Store.Devices()
+	if filter.Limit < 0 {
+		return nil, fmt.Errorf("%w: limit must not be negative", ErrInvalid)
+	}
+	out, err := f.cfg.Store.DeviceList(filter)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
-	out := all[:0]
-	for _, d := range all {
-		if filter.match(d) {
-			out = append(out, d)
-		}
-	}
-	slices.SortFunc(out, func(a, b Device) int { return CompareAssetTags(a.AssetTag, b.AssetTag) })
 	return out, nil
 }

@@ -1,6 +1,10 @@
 package fleet
 
-import "time"
+import (
+	"time"
+
+	"github.com/valise-numerique/valise/internal/wire"
+)
 
 // Store is what the fleet needs from storage. Methods report a missing
 // record with an error for which errors.Is(err, ErrNotFound) holds. Values
@@ -9,6 +13,7 @@ type Store interface {
 	DeviceStore
 	TokenStore
 	ChangeStore
+	OpsStore
 }
 
 // DeviceStore reads devices and runs enrolments.
@@ -93,9 +98,12 @@ type Credential struct {
 }
 
 // APIToken is a person's API token as stored: only the hash of its secret.
+// User is the id of the person (see User); Name and Role repeat theirs at
+// the time the token was made, and the user's record decides.
 type APIToken struct {
 	ID        string    `json:"id"`
 	Hash      string    `json:"hash"`
+	User      string    `json:"user,omitempty"`
 	Name      string    `json:"name"`
 	Role      Role      `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
@@ -165,4 +173,114 @@ type Tx interface {
 	PutCertificate(rec CertRecord, file []byte) error
 	// PutEnrollToken writes (replaces) an enrolment token.
 	PutEnrollToken(t EnrollToken) error
+
+	OpsTx
+}
+
+// OpsStore reads what daily operations write: users, venues, kits, loans,
+// and pages of devices and audit events through indexes, so that a page
+// costs what it holds rather than the size of the fleet.
+type OpsStore interface {
+	// User returns the user with this id.
+	User(id string) (User, error)
+	// Users returns every user, in no particular order.
+	Users() ([]User, error)
+	// Venue returns the venue with this id.
+	Venue(id string) (Venue, error)
+	// Venues returns every venue, in no particular order.
+	Venues() ([]Venue, error)
+	// Kit returns the kit with this id.
+	Kit(id string) (Kit, error)
+	// KitIDByLabel returns the id of the kit whose NameKey(Label) is key.
+	KitIDByLabel(key string) (string, error)
+	// Kits returns at most limit kits (0: all) in the order of
+	// NameKey(Label), starting after the kit whose label key is after.
+	Kits(after string, limit int) ([]Kit, error)
+	// Loan returns the loan with this id.
+	Loan(id string) (Loan, error)
+	// Loans returns the loans q selects, newest OutAt first, through the
+	// narrowest index q allows (see LoanQuery).
+	Loans(q LoanQuery) ([]Loan, error)
+	// DeviceList returns the devices f selects in CompareAssetTags order,
+	// after f.After, at most f.Limit (0: all). With f.State set it reads
+	// only that state's index; a page costs O(page).
+	DeviceList(f Filter) ([]Device, error)
+	// AuditPage returns the stored bytes of at most limit audit events,
+	// newest first, with a sequence number below before (0: from the
+	// newest); with subject set, only that subject's events (a device id,
+	// or "kit:<id>", "loan:<id>", "venue:<id>", "user:<id>").
+	AuditPage(subject string, before uint64, limit int) ([][]byte, error)
+}
+
+// OpsTx is the part of a write transaction that daily operations use.
+// Each Put writes the record and its indexes: users by NameKey(Name),
+// venues by NameKey(Name), kits by NameKey(Label), loans by kit, borrower,
+// venue, and while open by due date; PutKit and PutVenue refuse (ErrConflict)
+// a name key that another record holds.
+type OpsTx interface {
+	User(id string) (User, error)
+	// UserIDsByName returns the ids of the users whose NameKey(Name) is key.
+	UserIDsByName(key string) ([]string, error)
+	PutUser(u User) error
+	// PutAPIToken writes (replaces) an API token.
+	PutAPIToken(t APIToken) error
+
+	Venue(id string) (Venue, error)
+	// VenueIDByName returns the id of the venue whose NameKey(Name) is key.
+	VenueIDByName(key string) (string, error)
+	PutVenue(v Venue) error
+
+	Kit(id string) (Kit, error)
+	// KitIDByLabel returns the id of the kit whose NameKey(Label) is key.
+	KitIDByLabel(key string) (string, error)
+	PutKit(k Kit) error
+
+	Loan(id string) (Loan, error)
+	PutLoan(l Loan) error
+
+	// DeviceIDByTag returns the id of the device with this asset tag
+	// (exact, upper case).
+	DeviceIDByTag(tag string) (string, error)
+	// IdentOwner returns the id of the device that owns an identifier key
+	// (see IdentKeys), or "" if none does.
+	IdentOwner(key string) (string, error)
+}
+
+// LoanQuery selects loans. Empty fields match everything. The store uses
+// the first index that applies, in this order: Overdue (open loans due
+// before DueBefore), Open, Kit, User, Venue; the other fields filter.
+type LoanQuery struct {
+	Open bool
+	// DueBefore, when set, keeps only open loans due before it.
+	DueBefore time.Time
+	Kit       string
+	User      string
+	Venue     string
+	// Limit bounds the answer; 0 means no bound.
+	Limit int
+}
+
+// Telemetry is what daily operations read of devices' reports: the
+// pre-flight of a checkout, the hardware compared at check-in, the
+// "possibly lost" flag. The server wires the store's telemetry.
+type Telemetry interface {
+	// Live returns what the device last said of itself; the zero Live
+	// when it never reported.
+	Live(device string) (Live, error)
+	// LatestInventory returns the device's newest inventory and false
+	// when it never sent one.
+	LatestInventory(device string) (wire.Inventory, bool, error)
+}
+
+// Live is a device's latest telemetry as operations need it.
+type Live struct {
+	// Reported is false when the device never sent anything.
+	Reported bool
+	LastSeen time.Time
+	Online   bool
+	// Charge and BatteryHealth are in %, nil when never reported.
+	Charge, BatteryHealth *float64
+	// SIM says whether a modem of the device has a SIM (an ICCID), nil
+	// when the device reported no cellular modem.
+	SIM *bool
 }
