@@ -3,7 +3,6 @@ package apiclient
 import (
 	"context"
 	"errors"
-	"io"
 
 	"github.com/valise-numerique/valise/internal/apitype"
 )
@@ -112,11 +111,3 @@ func (c *Client) Audit(ctx context.Context, device string, limit int) ([]apitype
 func (c *Client) VerifyAudit(ctx context.Context) (apitype.AuditVerify, error) {
 	return apitype.AuditVerify{}, errTODO
 }
-
-// Import sends a CSV file of devices, venues or kits.
-func (c *Client) Import(ctx context.Context, kind string, csv []byte, dryRun bool) (apitype.ImportReport, error) {
-	return apitype.ImportReport{}, errTODO
-}
-
-// Export writes the CSV of devices, loans, venues or kits to w.
-func (c *Client) Export(ctx context.Context, kind string, w io.Writer) error { return errTODO }

@@ -220,3 +220,11 @@ func (f *Fleet) AuditEvents(limit int) ([]AuditEvent, error) {
 	}
 	return out, err
 }
+
+// AuditPage returns at most limit audit events (100 when limit is 0),
+// newest first, with a sequence number below before (0: from the newest);
+// with subject set only that subject's: a device reference (id or asset
+// tag), or "kit:<ref>", "loan:<id>", "venue:<ref>", "user:<ref>".
+func (f *Fleet) AuditPage(subject string, before uint64, limit int) ([]AuditEvent, error) {
+	return nil, errUnimplemented
+}
