@@ -90,7 +90,7 @@ type Device struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 	// HardwareChanged is set when a re-enrolment matched this device with
 	// other parts than before; it stays set until someone clears it.
-	HardwareChanged bool   `json:"hardware_changed,omitempty"`
+	HardwareChanged bool `json:"hardware_changed,omitempty"`
 	// Kit is the id of the kit the device belongs to; Venue the id of the
 	// venue it is assigned to for the long term.
 	Kit   string `json:"kit,omitempty"`
