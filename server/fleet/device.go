@@ -97,6 +97,11 @@ type Device struct {
 	Venue string `json:"venue,omitempty"`
 	// Loan is the id of the open loan the device is out on.
 	Loan string `json:"loan,omitempty"`
+	// Origin: who refurbished or sold the device, when it was acquired
+	// and when its warranty ends (from an import).
+	Supplier    string    `json:"supplier,omitempty"`
+	PurchasedOn time.Time `json:"purchased_on,omitzero"`
+	WarrantyEnd time.Time `json:"warranty_end,omitzero"`
 	// Notes are the latest remarks (hardware changes, identity conflicts).
 	Notes []Note `json:"notes,omitempty"`
 
