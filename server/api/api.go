@@ -13,7 +13,7 @@
 //	POST /api/v1/enroll                  no bearer: the enrolment token is in the body (wire.EnrollRequest -> wire.EnrollResponse)
 //	POST /api/v1/enroll-tokens           technician     apitype.EnrollTokenRequest -> 201 apitype.EnrollToken
 //	GET  /api/v1/ca.crt                  no bearer: the PEM of the certificate join commands pin; 404 without TLS
-//	GET  /api/v1/devices                 every role     ?class=&state=&online=true -> []apitype.Device by asset tag
+//	GET  /api/v1/devices                 every role     ?class=&state=&kit=&venue=&online=true&after=TAG&limit=N -> []apitype.Device by asset tag; a full page has X-Next-After
 //	GET  /api/v1/devices/{ref}           every role     ref: device id or asset tag (any case) -> apitype.DeviceDetail
 //	GET  /api/v1/devices/{ref}/history   every role     ?metric=M&since=RFC3339|24h|7d&limit=N -> apitype.History
 //	POST /api/v1/devices/{ref}/collect   logistics, technician -> 202, a signed collect_now command queued at QoS 1
@@ -28,7 +28,7 @@
 //	POST /api/v1/provisions              technician     apitype.ProvisionRequest -> 201 apitype.ProvisionJob
 //	GET  /api/v1/provisions/{id}         logistics, technician  -> apitype.ProvisionJob
 //	GET  /api/v1/devices/{ref}/events    every role     -> []apitype.Event, the device's lifecycle from the audit log
-//	GET  /api/v1/audit                   logistics, technician  ?device=D&limit=N -> []apitype.Event
+//	GET  /api/v1/audit                   logistics, technician  ?device=|kit=|loan=|venue=|user=&before=SEQ&limit=N -> []apitype.Event, a page newest last
 //	GET  /api/v1/audit/verify            logistics, technician  -> apitype.AuditVerify
 //	POST /api/v1/users                   admin          apitype.UserRequest -> 201 apitype.User with its token, shown once
 //	GET  /api/v1/users                   logistics      -> []apitype.User by name
@@ -37,7 +37,7 @@
 //	GET  /api/v1/venues                  every role     -> []apitype.Venue by name
 //	GET  /api/v1/venues/{ref}            every role     ref: id or name -> apitype.Venue
 //	POST /api/v1/kits                    logistics      apitype.KitRequest -> 201 apitype.Kit
-//	GET  /api/v1/kits                    every role     ?after=LABEL&limit=N -> []apitype.Kit by label, states from device states
+//	GET  /api/v1/kits                    every role     ?after=LABEL&limit=N -> []apitype.Kit by label, states from device states; a full page has X-Next-After
 //	GET  /api/v1/kits/{ref}              every role     ref: id or label -> apitype.Kit with each device's readiness and live telemetry
 //	POST /api/v1/kits/{ref}/devices      logistics      apitype.KitDevicesRequest -> apitype.Kit
 //	POST /api/v1/kits/{ref}/devices/remove  logistics   apitype.KitDevicesRequest -> apitype.Kit
@@ -45,7 +45,7 @@
 //	POST /api/v1/kits/{ref}/checkout     mediateur, logistics  apitype.CheckoutRequest -> 201 apitype.Loan; 409 with one detail per blocking device
 //	POST /api/v1/kits/{ref}/checkin      mediateur, logistics  apitype.CheckinRequest -> apitype.Loan
 //	GET  /api/v1/loans                   every role (a médiateur sees their own)  ?open=true&overdue=true&user=&venue=&kit=&limit=N -> []apitype.Loan, newest first
-//	GET  /api/v1/loans/{id}              every role (a médiateur, their own) -> apitype.Loan
+//	GET  /api/v1/loans/{id}              every role (a médiateur, their own: another's is 404) -> apitype.Loan
 //	POST /api/v1/assignments             logistics      apitype.AssignRequest -> []apitype.Device
 //	POST /api/v1/devices/{ref}/state     logistics, technician  apitype.SetStateRequest -> apitype.Device (which states whom: fleet.SetState)
 //	POST /api/v1/import/{kind}           logistics      text/csv body, ?dry_run=true -> apitype.ImportReport (201 when written); bad rows: 400 with one detail per bad field

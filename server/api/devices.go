@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,10 +29,16 @@ const (
 	maxLimit     = 10000
 )
 
-// listDevices answers GET /api/v1/devices?class=&state=&online=true.
+// listDevices answers
+// GET /api/v1/devices?class=&state=&kit=&venue=&online=true&after=TAG&limit=N
+// with a page of devices by asset tag (500 by default, 5000 at most). A
+// full page carries the header X-Next-After: the asset tag to ask the next
+// page after. kit and venue are ids or names. online filters the page
+// after it is read, so a page may come out shorter than limit and still
+// not be the last; X-Next-After alone says whether one follows.
 func (a *API) listDevices(w http.ResponseWriter, r *http.Request, _ fleet.Principal) {
 	q := r.URL.Query()
-	filter := fleet.Filter{Class: q.Get("class"), State: fleet.State(q.Get("state"))}
+	filter := fleet.Filter{Class: q.Get("class"), State: fleet.State(q.Get("state")), After: strings.ToUpper(strings.TrimSpace(q.Get("after")))}
 	if filter.Class != "" && !wire.ValidClass(filter.Class) {
 		a.fail(w, r, fmt.Errorf("%w: class %q is not one of laptop, tablet, hotspot, other", errBadRequest, filter.Class))
 		return
@@ -43,31 +48,51 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, _ fleet.Princi
 		return
 	}
 	var online *bool
-	if s := q.Get("online"); s != "" {
-		v, err := strconv.ParseBool(s)
+	if q.Get("online") != "" {
+		v, err := boolParam(q, "online")
 		if err != nil {
-			a.fail(w, r, fmt.Errorf("%w: online=%q, want true or false", errBadRequest, s))
+			a.fail(w, r, err)
 			return
 		}
 		online = &v
+	}
+	var err error
+	if filter.Limit, err = limitParam(q, defaultPage, maxPage); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	n := a.newNames()
+	if ref := q.Get("kit"); ref != "" {
+		k, err := a.cfg.Fleet.Kit(ref)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		filter.Kit, n.kits[k.ID] = k.ID, k.Label
+	}
+	if ref := q.Get("venue"); ref != "" {
+		v, err := a.cfg.Fleet.Venue(ref)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		filter.Venue, n.venues[v.ID] = v.ID, v.Name
 	}
 	devs, err := a.cfg.Fleet.Devices(filter)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	sums, err := a.cfg.Telemetry.Summaries()
+	if len(devs) == filter.Limit {
+		w.Header().Set(HeaderNextAfter, devs[len(devs)-1].AssetTag)
+	}
+	out, err := a.devices(devs, n)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]apitype.Device, 0, len(devs))
-	for _, d := range devs {
-		s, ok := sums[d.ID]
-		if online != nil && s.Online != *online {
-			continue
-		}
-		out = append(out, toDevice(d, s, ok))
+	if online != nil {
+		out = slices.DeleteFunc(out, func(d apitype.Device) bool { return d.Online != *online })
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -77,7 +102,7 @@ func toDevice(d fleet.Device, s store.Summary, reported bool) apitype.Device {
 	out := apitype.Device{
 		ID: d.ID, AssetTag: d.AssetTag, Class: d.Class, State: string(d.State),
 		Vendor: d.Vendor, Model: d.Model, Serial: d.Serial, Hostname: d.Hostname,
-		EnrolledAt: d.EnrolledAt, Kit: d.Kit, Venue: d.Venue, HardwareChanged: d.HardwareChanged,
+		EnrolledAt: d.EnrolledAt, Kit: d.Kit, Venue: d.Venue, Loan: d.Loan, HardwareChanged: d.HardwareChanged,
 	}
 	if reported {
 		out.Online = s.Online
@@ -252,16 +277,8 @@ func (a *API) random(n int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// parseLimit reads the limit query parameter: defaultLimit when absent,
-// 1 to maxLimit otherwise.
+// parseLimit reads the limit query parameter of the history endpoint:
+// defaultLimit when absent, 1 to maxLimit otherwise.
 func parseLimit(q url.Values) (int, error) {
-	s := q.Get("limit")
-	if s == "" {
-		return defaultLimit, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxLimit {
-		return 0, fmt.Errorf("%w: limit=%q, want 1 to %d", errBadRequest, s, maxLimit)
-	}
-	return n, nil
+	return limitParam(q, defaultLimit, maxLimit)
 }

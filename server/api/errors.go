@@ -62,7 +62,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			if k.status >= 500 {
 				a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
-			writeJSON(w, k.status, apitype.ErrorBody{Error: apitype.ErrorDetail{Code: k.code, Message: msg}})
+			writeJSON(w, k.status, apitype.ErrorBody{Error: apitype.ErrorDetail{Code: k.code, Message: msg, Details: details(err)}})
 			return
 		}
 	}
@@ -70,6 +70,22 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, http.StatusInternalServerError, apitype.ErrorBody{Error: apitype.ErrorDetail{
 		Code: apitype.CodeInternal, Message: "internal error; the server's log has the details",
 	}})
+}
+
+// detailer is an error that lists its reasons one per line, such as
+// fleet.RefusedError.
+type detailer interface {
+	Details() []string
+}
+
+// details returns the reasons of the first error in err's chain that lists
+// them, or nil.
+func details(err error) []string {
+	var d detailer
+	if errors.As(err, &d) {
+		return d.Details()
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -283,37 +283,11 @@ func toEvents(evs []fleet.AuditEvent) []apitype.Event {
 	out := make([]apitype.Event, 0, len(evs))
 	for _, e := range evs {
 		out = append(out, apitype.Event{
-			Seq: e.Seq, At: e.At, Actor: e.Actor, Action: e.Action, Device: e.Device,
+			Seq: e.Seq, At: e.At, Actor: e.Actor, Action: e.Action, Device: e.Device, Subject: e.Subject,
 			Before: e.Before, After: e.After, Reason: e.Reason, Hash: e.Hash,
 		})
 	}
 	return out
-}
-
-// audit answers GET /api/v1/audit[?device=D][&limit=N]: the log, oldest
-// first (the last N events when limit is given, 1000 by default).
-func (a *API) audit(w http.ResponseWriter, r *http.Request, _ fleet.Principal) {
-	q := r.URL.Query()
-	if ref := q.Get("device"); ref != "" {
-		evs, err := a.cfg.Fleet.DeviceEvents(ref)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, toEvents(evs))
-		return
-	}
-	limit, err := parseLimit(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	evs, err := a.cfg.Fleet.AuditEvents(limit)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toEvents(evs))
 }
 
 // verifyAudit answers GET /api/v1/audit/verify: 200 with ok false and the
