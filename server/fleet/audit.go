@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -221,10 +222,64 @@ func (f *Fleet) AuditEvents(limit int) ([]AuditEvent, error) {
 	return out, err
 }
 
-// AuditPage returns at most limit audit events (100 when limit is 0),
-// newest first, with a sequence number below before (0: from the newest);
-// with subject set only that subject's: a device reference (id or asset
-// tag), or "kit:<ref>", "loan:<id>", "venue:<ref>", "user:<ref>".
+// AuditPage returns at most limit audit events (100 when limit is 0, at
+// most 1000), newest first, with a sequence number below before (0: from
+// the newest); with subject set only that subject's: a device reference
+// (id or asset tag), or "kit:<ref>" (its devices joining and leaving,
+// its loans' checkouts and check-ins), "venue:<ref>", "user:<ref>".
 func (f *Fleet) AuditPage(subject string, before uint64, limit int) ([]AuditEvent, error) {
-	return nil, errUnimplemented
+	switch {
+	case limit == 0:
+		limit = 100
+	case limit < 0 || limit > 1000:
+		return nil, fmt.Errorf("%w: limit must be between 1 and 1000", ErrInvalid)
+	}
+	key, err := f.auditSubject(subject)
+	if err != nil {
+		return nil, err
+	}
+	raws, err := f.cfg.Store.AuditPage(key, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read audit log: %w", err)
+	}
+	out := make([]AuditEvent, 0, len(raws))
+	for _, raw := range raws {
+		var e AuditEvent
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, fmt.Errorf("%w: an event no longer decodes", ErrAuditBroken)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// auditSubject resolves the subject of AuditPage to its index key.
+func (f *Fleet) auditSubject(subject string) (string, error) {
+	if subject == "" {
+		return "", nil
+	}
+	kind, ref, ok := strings.Cut(subject, ":")
+	if !ok {
+		d, err := f.Device(subject)
+		return d.ID, err
+	}
+	var id string
+	err := f.view(func(l lookup) error {
+		switch kind {
+		case "kit":
+			k, err := l.kit(ref)
+			id = k.ID
+			return err
+		case "venue":
+			v, err := l.venue(ref)
+			id = v.ID
+			return err
+		case "user":
+			u, err := l.user(ref)
+			id = u.ID
+			return err
+		}
+		return fmt.Errorf("%w: audit subject %q is not kit:, venue:, user: or a device", ErrInvalid, subject)
+	})
+	return kind + ":" + id, err
 }

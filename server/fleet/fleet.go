@@ -200,77 +200,81 @@ const (
 )
 
 // Authenticate returns the principal of an API bearer token, or an error
-// wrapping ErrUnauthorized.
+// wrapping ErrUnauthorized. The token's user decides the name and role; a
+// disabled user's tokens are refused.
 func (f *Fleet) Authenticate(bearer string) (Principal, error) {
+	unknown := fmt.Errorf("%w: unknown API token", ErrUnauthorized)
 	if !strings.HasPrefix(bearer, prefixAPIToken) || len(bearer) > 128 {
-		return Principal{}, fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+		return Principal{}, unknown
 	}
 	h := HashSecret(bearer)
 	t, err := f.cfg.Store.APIToken(h)
 	if errors.Is(err, ErrNotFound) {
-		return Principal{}, fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+		return Principal{}, unknown
 	}
 	if err != nil {
 		return Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
 	if !equalHash(t.Hash, h) {
-		return Principal{}, fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+		return Principal{}, unknown
 	}
-	return Principal{Name: t.Name, Role: t.Role}, nil
+	if t.User == "" {
+		return Principal{ID: t.ID, Name: t.Name, Role: t.Role}, nil
+	}
+	u, err := f.cfg.Store.User(t.User)
+	if errors.Is(err, ErrNotFound) {
+		return Principal{}, unknown
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !u.DisabledAt.IsZero() {
+		return Principal{}, fmt.Errorf("%w: the user of this token is disabled", ErrUnauthorized)
+	}
+	return Principal{ID: u.ID, Name: u.Name, Role: u.Role}, nil
 }
 
-// CreateAPIToken makes an API token for a person and returns its record and
-// its secret, shown once.
+// CreateAPIToken adds a user with this name and role and returns their
+// token's record and secret, shown once. It checks no principal: it is for
+// the server's own set-up and for tests; people go through CreateUser.
 func (f *Fleet) CreateAPIToken(name string, role Role) (APIToken, string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 128 {
-		return APIToken{}, "", fmt.Errorf("%w: name must be 1 to 128 characters", ErrInvalid)
-	}
-	if !role.Valid() {
-		return APIToken{}, "", fmt.Errorf("%w: role %q is not one of %v", ErrInvalid, role, Roles)
-	}
-	secret, err := f.secret(prefixAPIToken)
+	var (
+		u      User
+		secret string
+	)
+	err := f.cfg.Store.Update(func(tx Tx) error {
+		var err error
+		u, secret, err = f.newUser(tx, name, role, "")
+		return err
+	})
 	if err != nil {
 		return APIToken{}, "", fmt.Errorf("create API token: %w", err)
 	}
-	id, err := f.newID("a")
-	if err != nil {
-		return APIToken{}, "", fmt.Errorf("create API token: %w", err)
-	}
-	t := APIToken{ID: id, Hash: HashSecret(secret), Name: name, Role: role, CreatedAt: f.now()}
-	if err := f.cfg.Store.PutAPIToken(t); err != nil {
-		return APIToken{}, "", fmt.Errorf("create API token: %w", err)
-	}
-	return t, secret, nil
+	return APIToken{Hash: HashSecret(secret), User: u.ID, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt}, secret, nil
 }
 
-// BootstrapAdmin makes the first admin token when there is no admin token
-// yet. It hands the secret to save (the server writes it to a file) before
-// storing its hash, so a failure never leaves a working token nobody has.
-// It reports whether it made one.
+// BootstrapAdmin makes the first admin, named "admin", when there is no
+// enabled admin yet. It hands the token's secret to save (the server
+// writes it to a file) before committing, so a failure never leaves a
+// working token nobody has. It reports whether it made one.
 func (f *Fleet) BootstrapAdmin(save func(secret string) error) (bool, error) {
-	tokens, err := f.cfg.Store.APITokens()
+	users, err := f.cfg.Store.Users()
 	if err != nil {
 		return false, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	for _, t := range tokens {
-		if t.Role == RoleAdmin {
+	for _, u := range users {
+		if u.Role == RoleAdmin && u.DisabledAt.IsZero() {
 			return false, nil
 		}
 	}
-	secret, err := f.secret(prefixAPIToken)
+	err = f.cfg.Store.Update(func(tx Tx) error {
+		_, secret, err := f.newUser(tx, "admin", RoleAdmin, "")
+		if err != nil {
+			return err
+		}
+		return save(secret)
+	})
 	if err != nil {
-		return false, fmt.Errorf("bootstrap admin: %w", err)
-	}
-	id, err := f.newID("a")
-	if err != nil {
-		return false, fmt.Errorf("bootstrap admin: %w", err)
-	}
-	if err := save(secret); err != nil {
-		return false, fmt.Errorf("bootstrap admin: %w", err)
-	}
-	t := APIToken{ID: id, Hash: HashSecret(secret), Name: "admin", Role: RoleAdmin, CreatedAt: f.now()}
-	if err := f.cfg.Store.PutAPIToken(t); err != nil {
 		return false, fmt.Errorf("bootstrap admin: %w", err)
 	}
 	return true, nil

@@ -79,6 +79,13 @@ func jsonString(s string) json.RawMessage {
 	return b
 }
 
+// jsonValue is the JSON of a value for an audit event; values the fleet
+// passes always marshal.
+func jsonValue(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
 // change loads a device by reference, runs fn on it inside one write
 // transaction and writes it back when fn returns nil.
 func (f *Fleet) change(ref string, fn func(tx Tx, d *Device) error) (Device, error) {
@@ -124,7 +131,19 @@ func (f *Fleet) SetState(by Principal, ref string, to State, reason string) (Dev
 	if len(reason) > 1024 {
 		return Device{}, fmt.Errorf("%w: reason is longer than 1024 characters", ErrInvalid)
 	}
+	if reason == "" {
+		return Device{}, fmt.Errorf("%w: say why the device goes %s (a reason is required)", ErrInvalid, to)
+	}
 	return f.change(ref, func(tx Tx, d *Device) error {
+		if to == StateNeedsWipe && (d.State == StateOnLoan || d.State == StateLost) {
+			// Found, or back after a check-in that said it was missing: a
+			// return, which closes the wipe gate.
+			d.Loan = ""
+			return f.returned(tx, d, by.Name, f.now(), to, reason)
+		}
+		if to == StateLost || to == StateMaintenance {
+			d.Loan = ""
+		}
 		return f.transition(tx, d, to, by.Name, reason)
 	})
 }
@@ -141,18 +160,7 @@ func (f *Fleet) RecordReturn(by Principal, ref string, at time.Time, reason stri
 		at = f.now()
 	}
 	return f.change(ref, func(tx Tx, d *Device) error {
-		before := d.LastReturnedAt
-		d.LastReturnedAt = at.UTC()
-		if err := f.audit(tx, AuditEvent{
-			Actor: by.Name, Action: ActionReturned, Device: d.ID,
-			Before: jsonTime(before), After: jsonTime(d.LastReturnedAt), Reason: reason,
-		}); err != nil {
-			return err
-		}
-		if !CanTransition(d.State, StateNeedsWipe) {
-			return nil // e.g. already needs_wipe, or wiping: the gate is closed anyway
-		}
-		return f.transition(tx, d, StateNeedsWipe, by.Name, "returned")
+		return f.returned(tx, d, by.Name, at, StateNeedsWipe, reason)
 	})
 }
 

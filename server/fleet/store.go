@@ -208,7 +208,7 @@ type OpsStore interface {
 	// AuditPage returns the stored bytes of at most limit audit events,
 	// newest first, with a sequence number below before (0: from the
 	// newest); with subject set, only that subject's events (a device id,
-	// or "kit:<id>", "loan:<id>", "venue:<id>", "user:<id>").
+	// or "kit:<id>", "venue:<id>", "user:<id>").
 	AuditPage(subject string, before uint64, limit int) ([][]byte, error)
 }
 
