@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -57,12 +58,28 @@ func (c changeTx) PutAudit(e fleet.AuditEvent) error {
 	if err := putJSON(c.tx.Bucket(bucketAudit), key, e); err != nil {
 		return err
 	}
-	if e.Device != "" {
-		if err := c.tx.Bucket(bucketAuditDevice).Put(deviceKey(e.Device, key), nil); err != nil {
+	if err := indexAudit(c.tx, e, key); err != nil {
+		return err
+	}
+	return c.tx.Bucket(bucketMeta).Put(keyAuditHead, append(be64(e.Seq), e.Hash...))
+}
+
+// indexAudit indexes the event stored at key under its device and its
+// subject, each when set.
+func indexAudit(tx *bolt.Tx, e fleet.AuditEvent, key []byte) error {
+	idx := tx.Bucket(bucketAuditDevice)
+	for _, s := range []string{e.Device, e.Subject} {
+		if s == "" {
+			continue
+		}
+		if strings.IndexByte(s, 0) >= 0 {
+			return fmt.Errorf("put audit event %d: %w: device or subject holds a NUL byte", e.Seq, ErrInvalid)
+		}
+		if err := idx.Put(deviceKey(s, key), nil); err != nil {
 			return err
 		}
 	}
-	return c.tx.Bucket(bucketMeta).Put(keyAuditHead, append(be64(e.Seq), e.Hash...))
+	return nil
 }
 
 // deviceKey is device id 0x00 suffix: the prefix of a device's entries.

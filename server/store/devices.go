@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -150,17 +151,27 @@ func getDevice(tx *bolt.Tx, id string) (fleet.Device, error) {
 // putDevice writes d and keeps its indexes in the same transaction: the
 // asset tag, and every identifier key of its fingerprint, taken over from
 // whichever device held it before; keys of its previous record that it no
-// longer presents are released if they still point at it.
+// longer presents are released if they still point at it. The listing
+// indexes (by tag order, and by state then tag order) move with its state
+// and tag.
 func putDevice(tx *bolt.Tx, d fleet.Device) error {
 	if d.ID == "" || d.AssetTag == "" {
 		return fmt.Errorf("put device: %w: id and asset tag are required", ErrInvalid)
+	}
+	if strings.IndexByte(d.ID, 0) >= 0 {
+		return fmt.Errorf("put device: %w: id holds a NUL byte", ErrInvalid)
+	}
+	if msg := validTag(d.AssetTag); msg != "" {
+		return fmt.Errorf("put device %s: %w: %s", d.ID, ErrInvalid, msg)
 	}
 	id := []byte(d.ID)
 	tags, idents := tx.Bucket(bucketDeviceTag), tx.Bucket(bucketDeviceIdent)
 	keys := fleet.IdentKeys(d.Fingerprint)
 	old, err := getDevice(tx, d.ID)
+	var prev *fleet.Device // the record d replaces, for the listing indexes
 	switch {
 	case err == nil:
+		prev = &old
 		if old.AssetTag != d.AssetTag && bytes.Equal(tags.Get([]byte(old.AssetTag)), id) {
 			if err := tags.Delete([]byte(old.AssetTag)); err != nil {
 				return err
@@ -186,6 +197,9 @@ func putDevice(tx *bolt.Tx, d fleet.Device) error {
 		if err := idents.Put([]byte(k), id); err != nil {
 			return err
 		}
+	}
+	if err := indexDeviceList(tx, prev, d); err != nil {
+		return err
 	}
 	return putJSON(tx.Bucket(bucketDevices), id, d)
 }

@@ -23,7 +23,7 @@ import (
 )
 
 // SchemaVersion is the version of the layout this code reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Bucket names. Each is created by Open.
 var (
@@ -40,7 +40,7 @@ var (
 	bucketSummary      = []byte("summary")       // device id -> telemetry summary (last seen, online, battery)
 
 	bucketAudit       = []byte("audit")        // be64(seq) -> fleet.AuditEvent JSON; meta "audit_head" -> be64(seq) hash
-	bucketAuditDevice = []byte("audit_device") // device id 0x00 be64(seq) -> nothing
+	bucketAuditDevice = []byte("audit_device") // device id or subject ("kit:…") 0x00 be64(seq) -> nothing
 	bucketWipeJobs    = []byte("wipe_jobs")    // job id -> fleet.WipeJob JSON
 	bucketWipeActive  = []byte("wipe_active")  // job id -> nothing, while the job is unfinished
 	bucketProvisions  = []byte("provisions")   // job id -> fleet.ProvisionJob JSON
@@ -48,6 +48,23 @@ var (
 	bucketCertFiles   = []byte("cert_files")   // certificate id -> countersigned file bytes
 	bucketCertDevice  = []byte("cert_device")  // device id 0x00 be64(n) -> certificate id; NextSequence numbers them
 	bucketPending     = []byte("pending")      // device id 0x00 be64(seq) -> event body not yet acted on
+
+	// Since schema 2: device listing indexes and daily operations.
+	bucketDeviceOrder = []byte("device_order") // tagSortKey(tag) 0x00 device id -> nothing
+	bucketDeviceState = []byte("device_state") // state 0x00 tagSortKey(tag) 0x00 device id -> nothing
+	bucketUsers       = []byte("users")        // user id -> fleet.User JSON
+	bucketUserName    = []byte("user_name")    // NameKey(name) 0x00 user id -> nothing (names are not unique)
+	bucketVenues      = []byte("venues")       // venue id -> fleet.Venue JSON
+	bucketVenueName   = []byte("venue_name")   // NameKey(name) -> venue id (unique)
+	bucketKits        = []byte("kits")         // kit id -> fleet.Kit JSON
+	bucketKitLabel    = []byte("kit_label")    // NameKey(label) -> kit id (unique)
+	bucketLoans       = []byte("loans")        // loan id -> fleet.Loan JSON
+	bucketLoanTime    = []byte("loan_time")    // be64(^OutAt) 0x00 loan id -> nothing: every loan, newest first
+	bucketLoanOpen    = []byte("loan_open")    // be64(^OutAt) 0x00 loan id -> nothing, while the loan is open
+	bucketLoanDue     = []byte("loan_due")     // be64(DueAt) 0x00 loan id -> be64(^OutAt), while the loan is open
+	bucketLoanKit     = []byte("loan_kit")     // kit id 0x00 be64(^OutAt) 0x00 loan id -> nothing
+	bucketLoanUser    = []byte("loan_user")    // borrower id 0x00 be64(^OutAt) 0x00 loan id -> nothing
+	bucketLoanVenue   = []byte("loan_venue")   // venue id 0x00 be64(^OutAt) 0x00 loan id -> nothing
 )
 
 var allBuckets = [][]byte{
@@ -55,6 +72,9 @@ var allBuckets = [][]byte{
 	bucketEnrollTokens, bucketAPITokens, bucketLatest, bucketHistory, bucketDedupe, bucketSummary,
 	bucketAudit, bucketAuditDevice, bucketWipeJobs, bucketWipeActive, bucketProvisions,
 	bucketCerts, bucketCertFiles, bucketCertDevice, bucketPending,
+	bucketDeviceOrder, bucketDeviceState, bucketUsers, bucketUserName, bucketVenues, bucketVenueName,
+	bucketKits, bucketKitLabel, bucketLoans, bucketLoanTime, bucketLoanOpen, bucketLoanDue,
+	bucketLoanKit, bucketLoanUser, bucketLoanVenue,
 }
 
 // Store is the server's bbolt store.
@@ -108,7 +128,9 @@ func (s *Store) init() error {
 		if v > SchemaVersion {
 			return fmt.Errorf("%w: file has schema %d, this server knows up to %d", ErrSchema, v, SchemaVersion)
 		}
-		// Migrations from v to SchemaVersion go here, in order.
+		if err := migrate(tx, v); err != nil {
+			return err
+		}
 		return meta.Put([]byte("schema"), be64(SchemaVersion))
 	})
 }

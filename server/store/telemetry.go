@@ -13,6 +13,7 @@ import (
 
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/wire"
+	"github.com/valise-numerique/valise/server/fleet"
 )
 
 // History bounds. Each (device, metric) keeps at most one point per
@@ -510,3 +511,69 @@ func unixNano(t time.Time) int64 {
 	}
 	return t.UnixNano()
 }
+
+// Live returns what device last said of itself, as daily operations need
+// it (see fleet.Live): its summary and its latest connectivity report.
+// A device that never reported gives the zero Live.
+func (s *Store) Live(device string) (fleet.Live, error) {
+	var l fleet.Live
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSummary).Get([]byte(device))
+		if v == nil {
+			return nil
+		}
+		var r summaryRec
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, device, err)
+		}
+		l = fleet.Live{
+			Reported: true, LastSeen: r.LastSeen, Online: r.Online,
+			Charge: r.BatteryCharge, BatteryHealth: r.BatteryHealth,
+		}
+		v = tx.Bucket(bucketLatest).Get(latestKey(device, wire.ChanNet))
+		if len(v) < 8 {
+			return nil
+		}
+		var n wire.Net
+		if err := json.Unmarshal(v[8:], &n); err != nil {
+			return fmt.Errorf("%w: latest net of %s: %v", ErrCorrupt, device, err)
+		}
+		if len(n.Cellular) > 0 {
+			sim := false
+			for _, c := range n.Cellular {
+				sim = sim || c.ICCID != ""
+			}
+			l.SIM = &sim
+		}
+		return nil
+	})
+	if err != nil {
+		return fleet.Live{}, fmt.Errorf("live telemetry of %s: %w", device, err)
+	}
+	return l, nil
+}
+
+// LatestInventory returns device's newest inventory (by the agent's
+// clock), and false when it never sent one.
+func (s *Store) LatestInventory(device string) (wire.Inventory, bool, error) {
+	var inv wire.Inventory
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLatest).Get(latestKey(device, wire.ChanInventory))
+		if len(v) < 8 {
+			return nil
+		}
+		if err := json.Unmarshal(v[8:], &inv); err != nil {
+			return fmt.Errorf("%w: latest inventory of %s: %v", ErrCorrupt, device, err)
+		}
+		found = true
+		return nil
+	})
+	if err != nil {
+		return wire.Inventory{}, false, fmt.Errorf("latest inventory of %s: %w", device, err)
+	}
+	return inv, found, nil
+}
+
+// The store gives daily operations their telemetry.
+var _ fleet.Telemetry = (*Store)(nil)

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/valise-numerique/valise/server/fleet"
+)
+
+// tagSortKey returns a key whose byte order is fleet.CompareAssetTags's
+// order: the text before the trailing number, 0x00, the number as be64,
+// then the whole tag. putDevice refuses tags holding a 0x00 byte, so the
+// separator sorts before any byte of a longer prefix.
+func tagSortKey(dst []byte, tag string) []byte {
+	prefix, n := splitTag(tag)
+	dst = append(dst, prefix...)
+	dst = append(dst, 0)
+	dst = binary.BigEndian.AppendUint64(dst, n)
+	return append(dst, tag...)
+}
+
+// splitTag splits an asset tag as fleet.CompareAssetTags does: the text
+// before the trailing number and that number; a tag without one, or whose
+// number overflows, is all text and 0.
+func splitTag(s string) (string, uint64) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	n, err := strconv.ParseUint(s[i:], 10, 64)
+	if err != nil {
+		return s, 0
+	}
+	return s[:i], n
+}
+
+// orderKey is the device's key in bucketDeviceOrder.
+func orderKey(d fleet.Device) []byte {
+	k := tagSortKey(make([]byte, 0, 2*len(d.AssetTag)+len(d.ID)+10), d.AssetTag)
+	k = append(k, 0)
+	return append(k, d.ID...)
+}
+
+// stateKey is the device's key in bucketDeviceState.
+func stateKey(d fleet.Device) []byte {
+	k := make([]byte, 0, len(d.State)+2*len(d.AssetTag)+len(d.ID)+11)
+	k = append(append(k, d.State...), 0)
+	k = tagSortKey(k, d.AssetTag)
+	k = append(k, 0)
+	return append(k, d.ID...)
+}
+
+// idOfListKey returns the device id that ends an order or state key: the
+// bytes after its last 0x00 (ids never hold one).
+func idOfListKey(k []byte) []byte {
+	return k[bytes.LastIndexByte(k, 0)+1:]
+}
+
+// validTag reports what is wrong with an asset tag for the indexes, or "".
+func validTag(tag string) string {
+	if tag == "" {
+		return "asset tag is empty"
+	}
+	if strings.IndexByte(tag, 0) >= 0 {
+		return "asset tag holds a NUL byte"
+	}
+	return ""
+}
+
+// indexDeviceList moves d's entries in the listing indexes from where old
+// put them (nil: d is new) to where d belongs.
+func indexDeviceList(tx *bolt.Tx, old *fleet.Device, d fleet.Device) error {
+	order, states := tx.Bucket(bucketDeviceOrder), tx.Bucket(bucketDeviceState)
+	if old != nil {
+		if ok, nk := orderKey(*old), orderKey(d); !bytes.Equal(ok, nk) {
+			if err := order.Delete(ok); err != nil {
+				return err
+			}
+		}
+		if ok, nk := stateKey(*old), stateKey(d); !bytes.Equal(ok, nk) {
+			if err := states.Delete(ok); err != nil {
+				return err
+			}
+		}
+	}
+	if err := order.Put(orderKey(d), nil); err != nil {
+		return fmt.Errorf("index device %s: %w", d.ID, err)
+	}
+	if err := states.Put(stateKey(d), nil); err != nil {
+		return fmt.Errorf("index device %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// DeviceList returns the devices f selects in fleet.CompareAssetTags
+// order, after the asset tag f.After, at most f.Limit of them (0: all).
+// With f.State set it walks only that state's index, so a page costs what
+// it holds (plus the devices the other fields of f skip).
+func (s *Store) DeviceList(f fleet.Filter) ([]fleet.Device, error) {
+	if f.Limit < 0 {
+		return nil, fmt.Errorf("list devices: %w: limit %d is negative", ErrInvalid, f.Limit)
+	}
+	if f.State != "" && !f.State.Valid() {
+		return nil, fmt.Errorf("list devices: %w: state %q is not one of %v", ErrInvalid, f.State, fleet.States)
+	}
+	var out []fleet.Device
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var prefix []byte // every key of the walk starts with it
+		idx := tx.Bucket(bucketDeviceOrder)
+		if f.State != "" {
+			idx = tx.Bucket(bucketDeviceState)
+			prefix = append([]byte(f.State), 0)
+		}
+		from := prefix
+		if f.After != "" {
+			// Past every key of the tag After: its sort key then 0x01,
+			// above its own 0x00 id suffix.
+			from = append(tagSortKey(bytes.Clone(prefix), f.After), 1)
+		}
+		devices := tx.Bucket(bucketDevices)
+		c := idx.Cursor()
+		for k, _ := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			id := idOfListKey(k)
+			v := devices.Get(id)
+			if v == nil {
+				return fmt.Errorf("device index entry %q: %w: no device %s", k, ErrCorrupt, id)
+			}
+			var d fleet.Device
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("device %s: %w: %v", id, ErrCorrupt, err)
+			}
+			if !f.Match(d) {
+				continue
+			}
+			out = append(out, d)
+			if f.Limit > 0 && len(out) == f.Limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return out, nil
+}
