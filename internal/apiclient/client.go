@@ -139,6 +139,9 @@ func (c *Client) BaseURL() string { return c.baseStr }
 type DeviceFilter struct {
 	Class string // laptop, tablet, hotspot, other
 	State string // lifecycle state: intake, ready…
+	// Kit and Venue keep the devices of a kit, or assigned to a venue (id,
+	// label or name).
+	Kit, Venue string
 	// Online keeps only the devices connected now.
 	Online bool
 }
@@ -151,23 +154,31 @@ func (c *Client) CreateEnrollToken(ctx context.Context, req apitype.EnrollTokenR
 	return tok, err
 }
 
-// Devices lists the devices that match f, sorted by asset tag.
+// Devices lists the devices that match f, sorted by asset tag, reading
+// every page of the server's answer.
 func (c *Client) Devices(ctx context.Context, f DeviceFilter) ([]apitype.Device, error) {
 	q := url.Values{}
-	if f.Class != "" {
-		q.Set("class", f.Class)
-	}
-	if f.State != "" {
-		q.Set("state", f.State)
+	for k, v := range map[string]string{"class": f.Class, "state": f.State, "kit": f.Kit, "venue": f.Venue} {
+		if v != "" {
+			q.Set(k, v)
+		}
 	}
 	if f.Online {
 		q.Set("online", "true")
 	}
 	devs := []apitype.Device{}
-	if err := c.do(ctx, http.MethodGet, "/api/v1/devices", q, nil, &devs); err != nil {
+	err := c.pages(ctx, "/api/v1/devices", q, func(data []byte) error {
+		var page []apitype.Device
+		if err := c.decode(http.MethodGet, "/api/v1/devices", data, &page); err != nil {
+			return err
+		}
+		devs = append(devs, page...)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return nonNil(devs), nil
+	return devs, nil
 }
 
 // Device returns one device, by id or asset tag, with its latest reports
@@ -260,11 +271,17 @@ func (c *Client) decode(method, path string, data []byte, out any) error {
 // nil) and returns the body of a 2xx answer, read up to limit bytes (0: the
 // answer is discarded), or an *Error for an error answer.
 func (c *Client) send(ctx context.Context, method, path string, q url.Values, contentType string, body []byte, accept string, limit int64) ([]byte, error) {
+	data, _, err := c.exchange(ctx, method, path, q, contentType, body, accept, limit)
+	return data, err
+}
+
+// exchange is send that returns the answer's header too.
+func (c *Client) exchange(ctx context.Context, method, path string, q url.Values, contentType string, body []byte, accept string, limit int64) ([]byte, http.Header, error) {
 	target := c.baseStr + path
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
-	exchange := func() (*http.Response, error) {
+	try := func() (*http.Response, error) {
 		var r io.Reader
 		if body != nil {
 			r = bytes.NewReader(body)
@@ -287,36 +304,36 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, co
 		}
 		return resp, nil
 	}
-	resp, err := exchange()
+	resp, err := try()
 	if err != nil && c.pin != nil && errors.Is(err, pin.ErrNotInChain) {
 		// The server sent its certificate without the pinned one: fetch
 		// that from CAPath, check it against the pin, and try again. No
 		// request reached the server: the handshake failed.
 		if ferr := c.fetchAnchor(ctx); ferr != nil {
-			return nil, ferr
+			return nil, nil, ferr
 		}
-		resp, err = exchange()
+		resp, err = try()
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, readError(resp)
+		return nil, nil, readError(resp)
 	}
 	if limit == 0 {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorAnswer))
-		return nil, nil
+		return nil, resp.Header, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, c.transportError(ctx, err)
+		return nil, nil, c.transportError(ctx, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s %s: %w: answer over %d MiB", method, path, ErrBadAnswer, limit>>20)
+		return nil, nil, fmt.Errorf("%s %s: %w: answer over %d MiB", method, path, ErrBadAnswer, limit>>20)
 	}
-	return data, nil
+	return data, resp.Header, nil
 }
 
 // readError turns a non-2xx answer into an *Error, using its
