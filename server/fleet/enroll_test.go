@@ -344,12 +344,12 @@ func TestAPITokens(t *testing.T) {
 			t.Errorf("Authenticate(%q) = %v, want ErrUnauthorized", bad, err)
 		}
 	}
-	_, secret, err := e.fleet.CreateAPIToken("Awa Diallo", fleet.RoleMediateur)
+	tok, secret, err := e.fleet.CreateAPIToken("Awa Diallo", fleet.RoleMediateur)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err = e.fleet.Authenticate(secret)
-	if diff := cmp.Diff(fleet.Principal{Name: "Awa Diallo", Role: fleet.RoleMediateur}, p); diff != "" || err != nil {
+	if diff := cmp.Diff(fleet.Principal{ID: tok.User, Name: "Awa Diallo", Role: fleet.RoleMediateur}, p); diff != "" || err != nil {
 		t.Errorf("Authenticate(mediateur) %v (-want +got):\n%s", err, diff)
 	}
 	if _, _, err := e.fleet.CreateEnrollToken(p, fleet.TokenSpec{Class: wire.ClassLaptop}); !errors.Is(err, fleet.ErrForbidden) {
