@@ -1,5 +1,10 @@
 package fleet
 
+import (
+	"fmt"
+	"time"
+)
+
 // RowError is one bad field of an imported row.
 type RowError struct {
 	// Line is the row's line number in the file (the header is line 1).
@@ -8,13 +13,33 @@ type RowError struct {
 	Message string `json:"message"`
 }
 
+// String words the error as imports report it: "line 4, serial: same
+// serial as line 2".
+func (e RowError) String() string {
+	switch {
+	case e.Line == 0 && e.Column == "":
+		return e.Message
+	case e.Line == 0:
+		return e.Column + ": " + e.Message
+	case e.Column == "":
+		return fmt.Sprintf("line %d: %s", e.Line, e.Message)
+	}
+	return fmt.Sprintf("line %d, %s: %s", e.Line, e.Column, e.Message)
+}
+
 // ImportReport is what an import did, or would do in a dry run.
 type ImportReport struct {
 	Kind    string `json:"kind"` // devices, venues, kits
 	DryRun  bool   `json:"dry_run"`
 	Rows    int    `json:"rows"`
 	Created int    `json:"created"`
-	Updated int    `json:"updated"`
+	// Updated counts the rows that change an existing record; Unchanged
+	// the rows that match one and change nothing (an export imported
+	// back).
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	// Errors are the bad fields, when the import is refused.
+	Errors []RowError `json:"errors,omitempty"`
 }
 
 // DeviceRow is one device of an import: a device known before any agent
@@ -30,6 +55,10 @@ type DeviceRow struct {
 	Class        string
 	Venue        string
 	Status       string
+	// Supplier, PurchasedOn and WarrantyEnd are the device's origin.
+	Supplier    string
+	PurchasedOn time.Time
+	WarrantyEnd time.Time
 }
 
 // VenueRow is one venue of an import.
