@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"time"
+	_ "time/tzdata" // the fleet's time zone, on machines without a zoneinfo database
 
 	"github.com/valise-numerique/valise/internal/wire"
 )
@@ -17,6 +18,7 @@ const (
 	DefaultHTTPAddr        = "127.0.0.1:8080"
 	DefaultMQTTAddr        = "127.0.0.1:1883"
 	DefaultMQTTClientID    = "valise-server"
+	DefaultTimeZone        = "Europe/Paris"
 	DefaultShutdownTimeout = 10 * time.Second
 )
 
@@ -78,6 +80,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// TimeZone names the zone of dates in the fleet's messages ("needs_wipe
+	// since return on 12 Nov"); Europe/Paris by default.
+	TimeZone string
 }
 
 func (c *Config) setDefaults() {
@@ -91,6 +96,7 @@ func (c *Config) setDefaults() {
 	def(&c.MQTTAddr, DefaultMQTTAddr)
 	def(&c.MQTTClientID, DefaultMQTTClientID)
 	def(&c.TopicPrefix, wire.DefaultPrefix)
+	def(&c.TimeZone, DefaultTimeZone)
 	if c.AgentInterval == 0 {
 		c.AgentInterval = time.Minute
 	}
@@ -110,6 +116,9 @@ func (c *Config) setDefaults() {
 
 // Validate reports the first bad field of c, after defaults.
 func (c Config) Validate() error {
+	if _, err := time.LoadLocation(c.TimeZone); err != nil {
+		return fmt.Errorf("server config: time zone %q: %v", c.TimeZone, err)
+	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("server config: HTTPAddr %q: %v", c.HTTPAddr, err)
 	}

@@ -167,7 +167,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	fl, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: s.cfg.Now, Logger: s.log.With("component", "fleet"), ServerKey: key})
+	loc, err := time.LoadLocation(s.cfg.TimeZone)
+	if err != nil {
+		return err
+	}
+	fl, err := fleet.New(fleet.Config{
+		Store: st, Dedupe: st, Telemetry: st, Now: s.cfg.Now, Location: loc,
+		Logger: s.log.With("component", "fleet"), ServerKey: key,
+	})
 	if err != nil {
 		return err
 	}

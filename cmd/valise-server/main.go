@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				Usage: "WPA passphrase of --kit-wifi-ssid (prefer the environment variable)"},
 			&cli.StringFlag{Name: "profiles", EnvVars: []string{"VALISE_PROFILES"},
 				Usage: "directory of provisioning profiles (*.toml) to use instead of the built-in ones"},
+			&cli.StringFlag{Name: "timezone", EnvVars: []string{"VALISE_TIMEZONE"}, Value: server.DefaultTimeZone,
+				Usage: "time zone of dates in messages (due dates, returns)"},
 			&cli.StringFlag{Name: "topic-prefix", EnvVars: []string{"VALISE_TOPIC_PREFIX"},
 				Usage: "MQTT topic prefix (default valise/v1)"},
 			cmdmain.LogLevelFlag(),
@@ -90,6 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				KitWiFiSSID:  c.String("kit-wifi-ssid"),
 				KitWiFiKey:   c.String("kit-wifi-key"),
 				ProfilesDir:  c.String("profiles"),
+				TimeZone:     c.String("timezone"),
 				Logger:       logger,
 			})
 			if err != nil {
