@@ -29,7 +29,8 @@ type TokenSpec struct {
 	Uses int
 	// TTL is how long it lives; 0 means DefaultTokenTTL.
 	TTL time.Duration
-	// Kit and Venue, when set, are given to every device it enrols.
+	// Kit and Venue, when set, are a kit (id or label) and a venue (id or
+	// name) given to every device it enrols.
 	Kit, Venue string
 }
 
@@ -54,8 +55,26 @@ func (f *Fleet) CreateEnrollToken(by Principal, spec TokenSpec) (EnrollToken, st
 	if spec.TTL < time.Minute || spec.TTL > MaxTokenTTL {
 		return EnrollToken{}, "", fmt.Errorf("%w: expiry %s is not between 1m and %s", ErrInvalid, spec.TTL, MaxTokenTTL)
 	}
-	if len(spec.Kit) > 128 || len(spec.Venue) > 128 {
-		return EnrollToken{}, "", fmt.Errorf("%w: kit and venue are at most 128 characters", ErrInvalid)
+	var kit, venue string
+	err := f.view(func(l lookup) error {
+		if strings.TrimSpace(spec.Kit) != "" {
+			k, err := l.kit(spec.Kit)
+			if err != nil {
+				return err
+			}
+			kit = k.ID
+		}
+		if strings.TrimSpace(spec.Venue) != "" {
+			v, err := l.venue(spec.Venue)
+			if err != nil {
+				return err
+			}
+			venue = v.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return EnrollToken{}, "", err
 	}
 	secret, err := f.secret(prefixEnrollToken)
 	if err != nil {
@@ -68,7 +87,7 @@ func (f *Fleet) CreateEnrollToken(by Principal, spec TokenSpec) (EnrollToken, st
 	now := f.now()
 	t := EnrollToken{
 		ID: id, Hash: HashSecret(secret), Class: spec.Class, Uses: spec.Uses,
-		Kit: strings.TrimSpace(spec.Kit), Venue: strings.TrimSpace(spec.Venue),
+		Kit: kit, Venue: venue,
 		CreatedBy: by.Name, CreatedAt: now, ExpiresAt: now.Add(spec.TTL),
 	}
 	if err := f.cfg.Store.PutEnrollToken(t); err != nil {
@@ -180,6 +199,9 @@ func (f *Fleet) Enroll(req wire.EnrollRequest) (Enrolment, error) {
 			reason += " with a token of " + tok.CreatedBy
 		}
 		if err := f.audit(tx, AuditEvent{Actor: agentActor(d.ID), Action: ActionEnrol, Device: d.ID, After: mustJSON(after), Reason: reason}); err != nil {
+			return err
+		}
+		if err := f.place(tx, &d, tok, now); err != nil {
 			return err
 		}
 		if tok.ProvisionJob != "" {
@@ -309,18 +331,12 @@ func (f *Fleet) newDevice(tx EnrollTx, fp wire.Fingerprint, now time.Time) (Devi
 }
 
 // apply updates d with what this enrolment tells: the token's class, kit
-// and venue, the inventory's description, the new fingerprint and notes.
+// the inventory's description, the new fingerprint and notes.
 func (f *Fleet) apply(d *Device, tok *EnrollToken, fp wire.Fingerprint, req *wire.EnrollRequest, m Match, now time.Time) {
 	if d.Class != "" && d.Class != tok.Class {
 		d.addNote(Note{At: now, Kind: NoteEnrolled, Text: fmt.Sprintf("class changed from %s to %s by enrolment token %s", d.Class, tok.Class, tok.ID)})
 	}
 	d.Class = tok.Class // the token decides; the inventory's class is a hint
-	if tok.Kit != "" {
-		d.Kit = tok.Kit
-	}
-	if tok.Venue != "" {
-		d.Venue = tok.Venue
-	}
 	inv := &req.Inventory
 	d.Vendor, d.Model, d.Hostname = clip(inv.System.Vendor), clip(inv.System.Model), clip(inv.Hostname)
 	if d.Vendor == "" && d.Model == "" && len(inv.Modems) > 0 {
@@ -346,6 +362,42 @@ func (f *Fleet) apply(d *Device, tok *EnrollToken, fp wire.Fingerprint, req *wir
 	d.Fingerprint = fp
 	d.LastEnrolledAt = now
 	d.UpdatedAt = now
+}
+
+// place puts an enrolling device where its token says: at the token's
+// venue, and in the token's kit unless it is in another kit or the kit is
+// out, which a note on the device says.
+func (f *Fleet) place(tx Tx, d *Device, tok *EnrollToken, now time.Time) error {
+	if tok.Venue != "" {
+		d.Venue = tok.Venue
+	}
+	if tok.Kit == "" || d.Kit == tok.Kit {
+		return nil
+	}
+	k, err := tx.Kit(tok.Kit)
+	if errors.Is(err, ErrNotFound) {
+		return nil // the kit was removed since the token was made
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case d.Kit != "":
+		d.addNote(Note{At: now, Kind: NoteEnrolled, Text: fmt.Sprintf("enrolled with a token for %s but already in another kit; left there", k.Label)})
+		return nil
+	case k.Loan != "" || len(k.Devices) >= maxKitDevices:
+		d.addNote(Note{At: now, Kind: NoteEnrolled, Text: fmt.Sprintf("enrolled with a token for %s, which is out or full; add it by hand", k.Label)})
+		return nil
+	}
+	d.Kit = k.ID
+	k.Devices, k.UpdatedAt = append(k.Devices, d.ID), now
+	if err := tx.PutKit(k); err != nil {
+		return err
+	}
+	return f.audit(tx, AuditEvent{
+		Actor: agentActor(d.ID), Action: ActionKitDevices, Device: d.ID, Subject: "kit:" + k.ID,
+		Before: jsonString(""), After: jsonString(k.ID), Reason: "enrolment token " + tok.ID,
+	})
 }
 
 // clip trims a short text a device sent and bounds it to 128 bytes.

@@ -532,3 +532,33 @@ func contains(list []string, s string) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestEnrolTokenPlacesDevice(t *testing.T) {
+	o := newOpsEnv(t)
+	if _, _, err := o.fleet.CreateEnrollToken(technician, fleet.TokenSpec{Class: wire.ClassTablet, Kit: "Kit 99"}); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("token for an unknown kit: %v", err)
+	}
+	_, tok, err := o.fleet.CreateEnrollToken(technician, fleet.TokenSpec{Class: wire.ClassTablet, Uses: 2, Kit: "kit 07", Venue: "France Services Baugé"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := o.enroll(t, tok, laptop("0c01", "EMMC0C01"))
+	if en.Device.Kit != o.kit.ID || en.Device.Venue != o.venue.ID {
+		t.Errorf("enrolled device: kit %q venue %q", en.Device.Kit, en.Device.Venue)
+	}
+	k, _ := o.fleet.Kit("Kit 07")
+	if len(k.Devices) != 3 || k.Devices[2] != en.Device.ID {
+		t.Errorf("kit devices: %v", k.Devices)
+	}
+	// Out on loan: the next device is not added, and says so.
+	if _, err := o.fleet.RemoveFromKit(logistics, "Kit 07", []string{en.Device.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.checkout(t, o.awa, ""); err != nil {
+		t.Fatal(err)
+	}
+	en2 := o.enroll(t, tok, laptop("0c03", "EMMC0C03"))
+	if en2.Device.Kit != "" || len(en2.Device.Notes) == 0 || !strings.Contains(en2.Device.Notes[len(en2.Device.Notes)-1].Text, "out or full") {
+		t.Errorf("device enrolled for a kit on loan: kit %q notes %+v", en2.Device.Kit, en2.Device.Notes)
+	}
+}
