@@ -204,6 +204,9 @@ func TestDeviceErrors(t *testing.T) {
 
 func TestEnrollTokenCreate(t *testing.T) {
 	s := newTestServer(t)
+	// The kit and the venue of a token must exist.
+	ok(t, s, "venues", "add", "--name", "Médiathèque de Riom", "--kind", "mediatheque", "--commune", "Riom")
+	ok(t, s, "kits", "create", "--label", "Kit 07")
 	out := ok(t, s, "enroll-token", "create", "--class", "laptop", "--uses", "3", "--expires", "2d", "--kit", "Kit 07", "--venue", "Médiathèque de Riom")
 	golden(t, "enroll_token_create", out)
 
@@ -279,8 +282,8 @@ func TestCompletion(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"commands", []string{}, "enroll-token\ndevices\nwipe\ncertificate\nprovision\ncompletion\n"},
-		{"subcommands", []string{"devices"}, "list\nshow\nhistory\ncollect\n"},
+		{"commands", []string{}, "enroll-token\ndevices\nwipe\ncertificate\nprovision\nusers\nvenues\nkits\nloans\naudit\ncompletion\n"},
+		{"subcommands", []string{"devices"}, "list\nshow\nhistory\ncollect\nassign\nset-state\n"},
 		{"global flags", []string{"--se"}, "--server\n"},
 		{"command flags", []string{"devices", "list", "--"}, "--class\n--state\n--online\n--json\n--help\n"},
 		{"one command flag", []string{"devices", "list", "--cl"}, "--class\n"},

@@ -90,6 +90,15 @@ func (e *env) complete(c *cli.Context) {
 				fmt.Fprintln(w, ref)
 			}
 		}
+	case strings.HasPrefix(cmd.ArgsUsage, kitArg+" "+refArg) && c.NArg() > 0:
+		// kits add KIT DEVICE…: the devices after the kit.
+		for _, ref := range e.deviceRefs(c) {
+			if !slices.Contains(c.Args().Slice()[1:], ref) {
+				fmt.Fprintln(w, ref)
+			}
+		}
+	case cmd.Name == "set-state" && c.NArg() == 1:
+		fmt.Fprintln(w, strings.Join(settableStates, "\n"))
 	case cmd.Name == "completion" && c.NArg() == 0:
 		fmt.Fprintln(w, "bash\nzsh\nfish")
 	}
@@ -133,6 +142,10 @@ func flagValues(flag string) []string {
 		return destinations
 	case "profile":
 		return profileNames
+	case "role":
+		return roles
+	case "kind":
+		return venueKinds
 	}
 	return nil
 }

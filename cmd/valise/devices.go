@@ -64,8 +64,107 @@ func (e *env) devicesCommand() *cli.Command {
 				Flags:     []cli.Flag{jsonFlag()},
 				Action:    e.devicesCollect,
 			},
+			{
+				Name:      "assign",
+				Usage:     "assign devices, or every device of a kit, to a venue for the long term",
+				ArgsUsage: refArg + "…",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "kit", Usage: "assign every device of this `KIT` (whose home becomes the venue too) instead of named devices"},
+					&cli.StringFlag{Name: "venue", Usage: "the `VENUE` the devices go to"},
+					jsonFlag(),
+				},
+				Action: e.devicesAssign,
+			},
+			{
+				Name:      "set-state",
+				Usage:     "move a device to " + strings.Join(settableStates, ", ") + ", with a reason",
+				ArgsUsage: refArg + " STATE",
+				Description: "maintenance: out for repair (technicians); lost: missing for good; retired:\n" +
+					"donated or recycled after a wipe (technicians); needs_wipe: a lost device found\n" +
+					"again, or one to wipe before use. The reason goes to the audit log.",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "reason", Usage: "why, for the audit log: `TEXT`"},
+					jsonFlag(),
+				},
+				Action: e.devicesSetState,
+			},
 		},
 	}
+}
+
+// settableStates are the states set-state moves a device to; the others
+// are reached through wipes, provisioning and loans.
+var settableStates = []string{"maintenance", "lost", "retired", "needs_wipe"}
+
+func (e *env) devicesAssign(c *cli.Context) error {
+	pos, err := positional(c)
+	if err != nil {
+		return err
+	}
+	kit := strings.TrimSpace(c.String("kit"))
+	switch {
+	case kit != "" && len(pos) > 0:
+		return cmdmain.Usagef(c, "give devices or --kit, not both")
+	case kit == "" && len(pos) == 0:
+		return cmdmain.Usagef(c, "missing argument %s (or --kit KIT)", refArg)
+	}
+	venue, err := required(c, "venue", "the venue the devices go to")
+	if err != nil {
+		return err
+	}
+	cl, err := e.client(c)
+	if err != nil {
+		return err
+	}
+	devs, err := cl.Assign(c.Context, apitype.AssignRequest{Devices: uniqueRefs(pos), Kit: kit, Venue: venue})
+	if err != nil {
+		return explain(c, err) // a device's, the kit's or the venue's 404: the server says which
+	}
+	return output(e, c, devs, func(w io.Writer, devs []apitype.Device) {
+		name := venue
+		tags := make([]string, len(devs))
+		for i, d := range devs {
+			tags[i] = tagOrID(d)
+			if d.VenueName != "" {
+				name = d.VenueName
+			}
+		}
+		if len(devs) == 0 {
+			fmt.Fprintf(w, "%s holds no device: nothing was assigned.\n", kit)
+			return
+		}
+		fmt.Fprintf(w, "Assigned %d %s to %s: %s.\n", len(devs), plural(len(devs), "device"), name, strings.Join(tags, ", "))
+	})
+}
+
+func (e *env) devicesSetState(c *cli.Context) error {
+	pos, err := args(c, refArg, "STATE")
+	if err != nil {
+		return err
+	}
+	state := strings.ToLower(strings.TrimSpace(pos[1]))
+	if !slices.Contains(settableStates, state) {
+		return cmdmain.Usagef(c, "cannot set a device %q by hand: use %s (the other states come from wipes, provisioning and loans)",
+			pos[1], strings.Join(settableStates, ", "))
+	}
+	reason, err := required(c, "reason", `say why, for the audit log, e.g. --reason "écran cassé"`)
+	if err != nil {
+		return err
+	}
+	cl, err := e.client(c)
+	if err != nil {
+		return err
+	}
+	d, err := cl.SetState(c.Context, pos[0], apitype.SetStateRequest{State: state, Reason: reason})
+	if err != nil {
+		return deviceError(c, pos[0], err)
+	}
+	return output(e, c, d, func(w io.Writer, d apitype.Device) {
+		fmt.Fprintf(w, "%s is now %s.\n", tagOrID(d), d.State)
+		if d.State == "needs_wipe" {
+			fmt.Fprintf(w, "Wipe it before it goes out again: valise wipe %s\n", tagOrID(d))
+		}
+	})
 }
 
 // deviceError explains a failure about the device ref.
