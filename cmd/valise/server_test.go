@@ -93,7 +93,7 @@ func newTestServer(t *testing.T) *testServer {
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: testNow}
 	quiet := slog.New(slog.DiscardHandler)
-	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: clk.Now, Logger: quiet, ServerKey: serverKey,
+	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Telemetry: st, Now: clk.Now, Logger: quiet, ServerKey: serverKey,
 		Rand: rand.NewChaCha8([32]byte{'v', 'a', 'l', 'i', 's', 'e'})})
 	if err != nil {
 		t.Fatal(err)
