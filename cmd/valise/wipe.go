@@ -90,6 +90,7 @@ func (e *env) wipeCommand() *cli.Command {
 			&cli.StringFlag{Name: "method", Value: "auto", Usage: "erasure method: " + strings.Join(methodNames(), ", ")},
 			&cli.StringFlag{Name: "verify", Value: wire.VerifyFull, Usage: "verification of an overwrite: full (read every byte back) or sample (NIST SP 800-88 sampling)"},
 			&cli.StringFlag{Name: "destination", Value: "reuse", Usage: "what happens to the devices next, for the certificate: " + strings.Join(destinations, ", ")},
+			&cli.StringFlag{Name: "kit", Usage: "wipe every device of this kit (id or label), besides the devices named"},
 			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation (scripts)"},
 			&cli.BoolFlag{Name: "wait", Usage: "follow the jobs with a progress bar per device until they end"},
 			jsonFlag(),
@@ -109,9 +110,11 @@ func (e *env) wipeCommand() *cli.Command {
 }
 
 func (e *env) wipe(c *cli.Context) error {
-	refs, err := someArgs(c, refArg)
-	if err != nil {
-		return err
+	refs := c.Args().Slice()
+	if len(refs) == 0 && c.String("kit") == "" {
+		if _, err := someArgs(c, refArg); err != nil {
+			return err
+		}
 	}
 	method, ok := wireMethod(c.String("method"))
 	if !ok {
@@ -132,6 +135,18 @@ func (e *env) wipe(c *cli.Context) error {
 	cl, err := e.client(c)
 	if err != nil {
 		return err
+	}
+	if ref := c.String("kit"); ref != "" {
+		k, err := cl.Kit(c.Context, ref)
+		if err != nil {
+			return explain(c, err)
+		}
+		if len(k.Devices) == 0 {
+			return fmt.Errorf("%s has no devices to wipe", k.Label)
+		}
+		for _, d := range k.Devices {
+			refs = append(refs, d.ID)
+		}
 	}
 	// Resolve every device first: nothing is asked for if one is unknown,
 	// and a device named twice (by id and by tag) is wiped once.
