@@ -73,7 +73,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Now: c.Now, ServerKey: key})
+	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Telemetry: st, Now: c.Now, ServerKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}

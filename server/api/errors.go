@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/server/fleet"
@@ -112,12 +113,17 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 		}
 		return nil
 	}
-	var tooLarge *http.MaxBytesError
+	var (
+		tooLarge *http.MaxBytesError
+		badTime  *time.ParseError
+	)
 	switch {
 	case errors.As(err, &tooLarge):
 		return fmt.Errorf("%w: the limit is %d KiB", errTooLarge, limit>>10)
 	case errors.Is(err, io.EOF):
 		return fmt.Errorf("%w: the body is empty, want JSON", errBadRequest)
+	case errors.As(err, &badTime):
+		return fmt.Errorf("%w: body: %q is not an RFC 3339 time such as 2026-12-05T18:00:00+01:00", errBadRequest, badTime.Value)
 	}
 	return fmt.Errorf("%w: body: %v", errBadRequest, err)
 }
