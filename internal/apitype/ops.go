@@ -220,5 +220,8 @@ type ImportReport struct {
 	DryRun  bool   `json:"dry_run"`
 	Rows    int    `json:"rows"`
 	Created int    `json:"created"`
-	Updated int    `json:"updated"`
+	// Updated counts rows that changed an existing record; Unchanged the
+	// rows that matched one and changed nothing.
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
 }

@@ -48,7 +48,7 @@
 //	GET  /api/v1/loans/{id}              every role (a médiateur, their own: another's is 404) -> apitype.Loan
 //	POST /api/v1/assignments             logistics      apitype.AssignRequest -> []apitype.Device
 //	POST /api/v1/devices/{ref}/state     logistics, technician  apitype.SetStateRequest -> apitype.Device (which states whom: fleet.SetState)
-//	POST /api/v1/import/{kind}           logistics      text/csv body, ?dry_run=true -> apitype.ImportReport (201 when written); bad rows: 400 with one detail per bad field
+//	POST /api/v1/import/{kind}           logistics      text/csv body, ?dry_run=true&file=NAME -> apitype.ImportReport (201 when written); bad rows: 400 with one detail per bad field
 //	GET  /api/v1/export/{kind}           logistics      -> text/csv of devices, loans, venues or kits, in the columns import reads
 //	GET  /healthz                        no bearer: "ok" while the store answers
 //	GET  /metrics                        no bearer: Prometheus text format
