@@ -215,7 +215,8 @@ func TestWipeCycle(t *testing.T) {
 	base := "http://" + s.HTTPAddr()
 	admin := client{t: t, base: base, token: readToken(t, dir)}
 	var tok apitype.EnrollToken
-	admin.do("POST", "/api/v1/enroll-tokens", apitype.EnrollTokenRequest{Class: wire.ClassLaptop, Venue: "France Services Mauriac"}, &tok, http.StatusCreated)
+	admin.do("POST", "/api/v1/venues", apitype.VenueRequest{Name: "France Services Mauriac", Kind: apitype.VenueFranceServices, Commune: "Mauriac", INSEE: "15120"}, nil, http.StatusCreated)
+	admin.do("POST", "/api/v1/enroll-tokens", apitype.EnrollTokenRequest{Class: wire.ClassLaptop, Venue: "france services mauriac"}, &tok, http.StatusCreated)
 	a := newTestAgent(t, base, tok.Token, fixtureInventory())
 
 	var jobs []apitype.WipeJob

@@ -168,6 +168,22 @@ func (f *Fleet) newUser(tx Tx, name string, role Role, by string) (User, string,
 	return u, secret, nil
 }
 
+// venueNameOf is the name of the venue with this id, for certificates and
+// messages; "" for none, the id itself for a venue since removed.
+func venueNameOf(tx Tx, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	v, err := tx.Venue(id)
+	if errors.Is(err, ErrNotFound) {
+		return id, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return v.Name, nil
+}
+
 // CreateUser adds a person and makes their API token, whose secret is
 // returned once. Only an admin may.
 func (f *Fleet) CreateUser(by Principal, name string, role Role) (User, string, error) {

@@ -246,9 +246,10 @@ type OpsTx interface {
 	IdentOwner(key string) (string, error)
 }
 
-// LoanQuery selects loans. Empty fields match everything. The store uses
-// the first index that applies, in this order: Overdue (open loans due
-// before DueBefore), Open, Kit, User, Venue; the other fields filter.
+// LoanQuery selects loans. Empty fields match everything. The store reads
+// the narrowest index that applies, in this order: open loans by due date
+// (DueBefore), Kit, User, Venue, then open loans or all loans, newest
+// first; the other fields filter.
 type LoanQuery struct {
 	Open bool
 	// DueBefore, when set, keeps only open loans due before it.

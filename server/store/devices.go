@@ -117,10 +117,6 @@ func (s *Store) Enroll(tokenHash string, fn func(tok *fleet.EnrollToken, tx flee
 // enrollTx implements fleet.EnrollTx over a bbolt write transaction.
 type enrollTx struct{ changeTx }
 
-func (e enrollTx) IdentOwner(key string) (string, error) {
-	return string(e.tx.Bucket(bucketDeviceIdent).Get([]byte(key))), nil
-}
-
 func (e enrollTx) TagOwner(tag string) (string, error) {
 	return string(e.tx.Bucket(bucketDeviceTag).Get([]byte(tag))), nil
 }
