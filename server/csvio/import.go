@@ -12,9 +12,13 @@ import (
 	"github.com/valise-numerique/valise/server/fleet"
 )
 
-// MaxErrorLines bounds the bad fields an import reports; a line then says
-// how many more there are.
-const MaxErrorLines = 1000
+// MaxErrorLines and maxErrorBytes bound the bad fields an import reports,
+// so that the answer stays short enough for a client to read whole; a
+// last line then says how many more there are.
+const (
+	MaxErrorLines = 200
+	maxErrorBytes = 32 << 10
+)
 
 // Importer is what an import needs of the fleet.
 type Importer interface {
@@ -115,12 +119,14 @@ func Refusal(name string, errs []fleet.RowError) *fleet.RefusedError {
 		what = append(what, fmt.Sprintf("%d bad rows", len(rows)))
 	}
 	lines := make([]string, 0, min(len(errs), MaxErrorLines+1))
+	size := 0
 	for i, e := range errs {
-		if i == MaxErrorLines {
+		if i == MaxErrorLines || size > maxErrorBytes {
 			lines = append(lines, fmt.Sprintf("… and %d more bad fields", len(errs)-i))
 			break
 		}
 		lines = append(lines, e.String())
+		size += len(lines[i])
 	}
 	return &fleet.RefusedError{
 		Kind:    fleet.ErrInvalid,

@@ -264,3 +264,17 @@ func TestRefusal(t *testing.T) {
 		t.Errorf("FileName = %q", got)
 	}
 }
+
+func TestRefusalIsBounded(t *testing.T) {
+	var errs []fleet.RowError
+	for i := range 5000 {
+		errs = append(errs, fleet.RowError{Line: i + 2, Column: "serial", Message: "same serial as line 1"})
+	}
+	err := Refusal("devices.csv", errs)
+	if len(err.Lines) != MaxErrorLines+1 || err.Lines[MaxErrorLines] != "… and 4800 more bad fields" {
+		t.Errorf("%d lines, last %q", len(err.Lines), err.Lines[len(err.Lines)-1])
+	}
+	if err.Summary != "5000 bad rows in devices.csv; nothing was imported" {
+		t.Errorf("summary %q", err.Summary)
+	}
+}
