@@ -207,7 +207,17 @@ func (f *Fleet) Authenticate(bearer string) (Principal, error) {
 	if !strings.HasPrefix(bearer, prefixAPIToken) || len(bearer) > 128 {
 		return Principal{}, unknown
 	}
-	h := HashSecret(bearer)
+	return f.AuthenticateHash(HashSecret(bearer))
+}
+
+// AuthenticateHash is Authenticate for a token known only by its hash
+// (HashSecret): the web dashboard keeps the hash, never the token, in its
+// sessions and checks it again on every request.
+func (f *Fleet) AuthenticateHash(h string) (Principal, error) {
+	unknown := fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+	if len(h) != sha256.Size*2 {
+		return Principal{}, unknown
+	}
 	t, err := f.cfg.Store.APIToken(h)
 	if errors.Is(err, ErrNotFound) {
 		return Principal{}, unknown
