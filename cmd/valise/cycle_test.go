@@ -82,7 +82,7 @@ func (s *testServer) wipeAndProvision(t *testing.T, id, tag, certID string) {
 	t.Helper()
 	start := s.clock.Now()
 	n := s.commands(id)
-	done := runAsync(t, s, "wipe", tag, "--yes", "--wait", "--method", "overwrite")
+	done := runAsync(t, s, "wipe", "--yes", "--wait", "--method", "overwrite", tag)
 	cmd := s.command(t, id, n+1)
 	var args wire.WipeArgs
 	if cmd.Type != wire.CmdWipe || json.Unmarshal(cmd.Args, &args) != nil {

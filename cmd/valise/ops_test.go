@@ -336,3 +336,47 @@ func TestAuditList(t *testing.T) {
 		t.Errorf("audit verify --json: %+v", v)
 	}
 }
+
+func TestCheckinFindings(t *testing.T) {
+	s := newTestServer(t)
+	kitFleet(t, s)
+	awa := decode[apitype.User](t, ok(t, s, "users", "add", "--name", "Awa Diallo", "--role", "mediateur", "--json"))
+	ok(t, s, "users", "add", "--name", "Karim Benali", "--role", "mediateur")
+
+	// A médiateur may neither override the wipe gate nor borrow for
+	// someone else; nothing changes.
+	due := testNow.Add(3 * 24 * time.Hour).Format(dateLayout)
+	for _, args := range [][]string{
+		{"loans", "checkout", "Kit 07", "--venue", "France Services Baugé", "--due", due, "--override", "urgence"},
+		{"loans", "checkout", "Kit 07", "--to", "Karim Benali", "--venue", "France Services Baugé", "--due", due},
+		{"users", "add", "--name", "Moi", "--role", "admin"},
+	} {
+		r := runCLI(t, s.URL, awa.Token, args...)
+		if r.code != 1 || !strings.HasPrefix(r.stderr, "valise: not allowed with this token (403): ") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("médiateur: valise %s: exit %d, stderr %q; want a 403 on one line", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	if k := decode[apitype.Kit](t, ok(t, s, "kits", "show", "Kit 07", "--json")); k.Loan != nil {
+		t.Fatalf("a refused checkout lent the kit: %+v", k.Loan)
+	}
+
+	// Logistics lets the kit out as it is; it comes back short.
+	out := ok(t, s, "loans", "checkout", "Kit 07", "--to", "Awa Diallo", "--venue", "France Services Baugé", "--due", due,
+		"--override", "remplacement au pied levé")
+	if !strings.Contains(out, "Let out with devices not ready: remplacement au pied levé\n") {
+		t.Errorf("override checkout printed:\n%s", out)
+	}
+	s.clock.Set(testNow.Add(24 * time.Hour))
+	out = s.okAs(t, awa.Token, "loans", "checkin", "Kit 07", "--missing", "chargeur x2", "--missing", "VAL-0003",
+		"--damaged", "VAL-0002", "--note", "écran fêlé, charnière cassée")
+	golden(t, "loans_checkin", out)
+	for tag, want := range map[string]string{"VAL-0001": "needs_wipe", "VAL-0002": "maintenance", "VAL-0003": "on_loan"} {
+		if st := s.deviceState(t, tag); st != want {
+			t.Errorf("%s is %s after the check-in, want %s", tag, st, want)
+		}
+	}
+	// The missing tablet is declared lost later.
+	if out := s.okAs(t, s.admin, "devices", "set-state", "VAL-0003", "lost", "--reason", "pas retrouvée à Baugé"); out != "VAL-0003 is now lost.\n" {
+		t.Errorf("set-state printed %q", out)
+	}
+}
