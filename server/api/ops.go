@@ -510,9 +510,6 @@ func toKit(ks fleet.KitStatus, n *names, now time.Time) apitype.Kit {
 		Accessories: k.Accessories, Missing: k.Missing, Devices: make([]apitype.KitDevice, 0, len(ks.Devices)),
 		Notes: toNotes(k.Notes), CreatedAt: k.CreatedAt,
 	}
-	if out.HomeName == "" {
-		out.HomeName = n.venue(k.Home)
-	}
 	var lost []string
 	for _, kd := range ks.Devices {
 		dev := toDevice(kd.Device, liveSummary(kd.Live), kd.Live.Reported)
