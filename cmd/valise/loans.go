@@ -113,7 +113,7 @@ func (e *env) loansCheckout(c *cli.Context) error {
 		return explain(c, err) // the kit's, the user's or the venue's 404: the server says which
 	}
 	return output(e, c, loan, func(w io.Writer, l apitype.Loan) {
-		fmt.Fprintf(w, "%s is out to %s at %s, due %s (loan %s).\n", l.KitLabel, l.BorrowerName, l.VenueName, e.dueText(l), l.ID)
+		fmt.Fprintf(w, "Loan %s: %s is out to %s at %s, due %s.\n", l.ID, l.KitLabel, l.BorrowerName, l.VenueName, e.dueText(l))
 		if len(l.Devices) > 0 {
 			fmt.Fprintf(w, "Devices: %s.\n", strings.Join(l.Devices, ", "))
 		}

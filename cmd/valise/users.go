@@ -18,7 +18,7 @@ var roles = []string{apitype.RoleMediateur, apitype.RoleLogistics, apitype.RoleT
 func (e *env) usersCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "users",
-		Usage: "the people who use Valise and their roles (admins only)",
+		Usage: "the people who use Valise and their roles (admins add and disable them)",
 		Subcommands: []*cli.Command{
 			{
 				Name:      "add",
