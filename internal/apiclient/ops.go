@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,9 +10,6 @@ import (
 
 	"github.com/valise-numerique/valise/internal/apitype"
 )
-
-// errTODO marks a method not written yet.
-var errTODO = errors.New("apiclient: not implemented yet")
 
 // headerNextAfter is the header of a full page of devices or kits: what to
 // ask the next page after.
