@@ -375,6 +375,22 @@ func TestCheckinFindings(t *testing.T) {
 			t.Errorf("%s is %s after the check-in, want %s", tag, st, want)
 		}
 	}
+	// The charger turns up; the kit goes to another venue for good.
+	if out := ok(t, s, "kits", "restock", "Kit 07", "chargeur x2"); out != "Kit 07 is complete again: chargeur x2, sacoche.\n" {
+		t.Errorf("restock printed %q", out)
+	}
+	if r := runCLI(t, s.URL, s.admin, "kits", "restock", "Kit 07", "parapluie"); r.code != 1 || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("restock of an item not on the checklist: exit %d, stderr %q; want one line", r.code, r.stderr)
+	}
+	ok(t, s, "venues", "add", "--name", "Mairie de Durtal", "--kind", "mairie", "--commune", "Durtal")
+	devs := decode[[]apitype.Device](t, ok(t, s, "devices", "assign", "--kit", "Kit 07", "--venue", "Mairie de Durtal", "--json"))
+	if len(devs) != 3 || devs[0].VenueName != "Mairie de Durtal" {
+		t.Errorf("assign --kit --json: %+v; want the kit's 3 devices at Mairie de Durtal", devs)
+	}
+	if k := decode[apitype.Kit](t, ok(t, s, "kits", "show", "Kit 07", "--json")); k.HomeName != "Mairie de Durtal" {
+		t.Errorf("the kit's home is %q after assign --kit, want Mairie de Durtal", k.HomeName)
+	}
+
 	// The missing tablet is declared lost later.
 	if out := s.okAs(t, s.admin, "devices", "set-state", "VAL-0003", "lost", "--reason", "pas retrouvée à Baugé"); out != "VAL-0003 is now lost.\n" {
 		t.Errorf("set-state printed %q", out)
