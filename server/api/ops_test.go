@@ -318,17 +318,40 @@ func TestDevicePages(t *testing.T) {
 
 func TestKitPages(t *testing.T) {
 	e := newEnv(t)
-	for _, l := range []string{"Kit 03", "Kit 01", "Kit 02"} {
+	for _, l := range []string{"Kit 03", "Kit 01", "Kit Baugé"} {
 		e.doJSON(t, "POST", "/api/v1/kits", e.admin, apitype.KitRequest{Label: l}, nil, http.StatusCreated)
 	}
-	var kits []apitype.Kit
-	code, b := e.do(t, "GET", "/api/v1/kits?limit=2", e.admin, "")
-	if code != http.StatusOK || json.Unmarshal(b, &kits) != nil || len(kits) != 2 || kits[0].Label != "Kit 01" || kits[1].Label != "Kit 02" {
-		t.Fatalf("first page: %d %s", code, b)
+	// The label of the last kit of a full page, accents and all, is where
+	// the next page starts.
+	page := func(limit int) ([]apitype.Kit, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/kits?limit=%d", e.srv.URL, limit), nil)
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var kits []apitype.Kit
+		if err := json.NewDecoder(resp.Body).Decode(&kits); err != nil {
+			t.Fatal(err)
+		}
+		return kits, resp.Header.Get("X-Next-After")
 	}
-	e.doJSON(t, "GET", "/api/v1/kits?limit=2&after=Kit%2002", e.admin, nil, &kits, http.StatusOK)
-	if len(kits) != 1 || kits[0].Label != "Kit 03" || kits[0].Devices == nil {
+	if _, next := page(3); next != "Kit Baugé" {
+		t.Errorf("X-Next-After of a full page = %q, want Kit Baugé", next)
+	}
+	kits, next := page(2)
+	if len(kits) != 2 || kits[0].Label != "Kit 01" || kits[1].Label != "Kit 03" || next != "Kit 03" {
+		t.Fatalf("first page %+v, next %q", kits, next)
+	}
+	kits = call[[]apitype.Kit](t, e, "GET", "/api/v1/kits?limit=2&after="+url.QueryEscape(next), e.admin, nil, http.StatusOK)
+	if len(kits) != 1 || kits[0].Label != "Kit Baugé" || kits[0].Devices == nil {
 		t.Errorf("second page %+v", kits)
+	}
+	code, b := e.do(t, "GET", "/api/v1/kits?limit=1&after="+url.QueryEscape("kit bauge"), e.admin, "")
+	if code != http.StatusOK || strings.TrimSpace(string(b)) != "[]" {
+		t.Errorf("after the last kit: %d %s", code, b)
 	}
 }
 
