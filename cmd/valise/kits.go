@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/valise-numerique/valise/internal/apiclient"
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/internal/cmdmain"
 )
@@ -103,7 +104,7 @@ func (e *env) kitsCreate(c *cli.Context) error {
 
 // kitDevices runs kits add or kits remove: change sends the devices;
 // verb and prep say what happened ("Added", "to").
-func (e *env) kitDevices(c *cli.Context, verb, prep string, change func(kit string, devices []string) (apitype.Kit, error)) error {
+func (e *env) kitDevices(c *cli.Context, verb, prep string, change func(cl *apiclient.Client, kit string, devices []string) (apitype.Kit, error)) error {
 	pos, err := positional(c)
 	if err != nil {
 		return err
@@ -114,7 +115,11 @@ func (e *env) kitDevices(c *cli.Context, verb, prep string, change func(kit stri
 	case 1:
 		return cmdmain.Usagef(c, "missing argument %s", refArg)
 	}
-	k, err := change(pos[0], uniqueRefs(pos[1:]))
+	cl, err := e.client(c)
+	if err != nil {
+		return err
+	}
+	k, err := change(cl, pos[0], uniqueRefs(pos[1:]))
 	if err != nil {
 		return explain(c, err) // the kit's or a device's 404: the server says which
 	}
@@ -136,21 +141,13 @@ func kitHolds(k apitype.Kit) string {
 }
 
 func (e *env) kitsAdd(c *cli.Context) error {
-	return e.kitDevices(c, "Added", "to", func(kit string, devices []string) (apitype.Kit, error) {
-		cl, err := e.client(c)
-		if err != nil {
-			return apitype.Kit{}, err
-		}
+	return e.kitDevices(c, "Added", "to", func(cl *apiclient.Client, kit string, devices []string) (apitype.Kit, error) {
 		return cl.AddKitDevices(c.Context, kit, devices)
 	})
 }
 
 func (e *env) kitsRemove(c *cli.Context) error {
-	return e.kitDevices(c, "Removed", "from", func(kit string, devices []string) (apitype.Kit, error) {
-		cl, err := e.client(c)
-		if err != nil {
-			return apitype.Kit{}, err
-		}
+	return e.kitDevices(c, "Removed", "from", func(cl *apiclient.Client, kit string, devices []string) (apitype.Kit, error) {
 		return cl.RemoveKitDevices(c.Context, kit, devices)
 	})
 }
