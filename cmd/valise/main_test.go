@@ -117,7 +117,7 @@ func TestUsageErrors(t *testing.T) {
 		{"uses not a number", []string{"enroll-token", "create", "--uses", "many"}, `valise: invalid value "many" for flag -uses: parse error`, "valise enroll-token create"},
 		{"history of an unknown metric", []string{"devices", "history", "VAL-0001", "--metric", "mood"}, `valise: --metric "mood" is not a figure the server keeps: use battery_health, battery_charge, disk_wear, storage_free, wifi_signal, cell_signal, cell_rsrp, data_used`, "valise devices history"},
 		{"history with a bad window", []string{"devices", "history", "--since", "-2d", "--metric", "battery_health", "VAL-0001"}, `valise: --since "-2d": give a positive duration such as 30m, 24h or 7d`, "valise devices history"},
-		{"wipe without device", []string{"wipe", "--yes"}, "valise: missing argument ID|TAG", "valise wipe"},
+		{"wipe without device", []string{"wipe", "--yes"}, "valise: missing argument ID|TAG (or --kit)", "valise wipe"},
 		{"wipe with an unknown method", []string{"wipe", "VAL-0001", "--method", "shred"}, `valise: --method "shred" is not a wipe method: use auto, overwrite, luks, discard, nvme-sanitize, nvme-sanitize-block, nvme-format, ata-erase, ata-sanitize`, "valise wipe"},
 		{"wipe with a bad verification", []string{"wipe", "VAL-0001", "--verify", "none"}, `valise: --verify "none": use full or sample`, "valise wipe"},
 		{"wipe with a bad destination", []string{"wipe", "--destination", "landfill", "VAL-0001"}, `valise: --destination "landfill": use reuse, donation, recycling`, "valise wipe"},

@@ -110,11 +110,12 @@ func (e *env) wipeCommand() *cli.Command {
 }
 
 func (e *env) wipe(c *cli.Context) error {
-	refs := c.Args().Slice()
+	refs, err := positional(c)
+	if err != nil {
+		return err
+	}
 	if len(refs) == 0 && c.String("kit") == "" {
-		if _, err := someArgs(c, refArg); err != nil {
-			return err
-		}
+		return cmdmain.Usagef(c, "missing argument %s (or --kit)", refArg)
 	}
 	method, ok := wireMethod(c.String("method"))
 	if !ok {
