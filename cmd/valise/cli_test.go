@@ -282,7 +282,7 @@ func TestCompletion(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"commands", []string{}, "enroll-token\ndevices\nwipe\ncertificate\nprovision\nusers\nvenues\nkits\nloans\naudit\ncompletion\n"},
+		{"commands", []string{}, "enroll-token\ndevices\nwipe\ncertificate\nprovision\nusers\nvenues\nkits\nloans\naudit\nimport\nexport\ncompletion\n"},
 		{"subcommands", []string{"devices"}, "list\nshow\nhistory\ncollect\nassign\nset-state\n"},
 		{"global flags", []string{"--se"}, "--server\n"},
 		{"command flags", []string{"devices", "list", "--"}, "--class\n--state\n--online\n--json\n--help\n"},
