@@ -360,6 +360,9 @@ func (f *Fleet) apply(d *Device, tok *EnrollToken, fp wire.Fingerprint, req *wir
 	// technician that went to another device must not point here.
 	fp.AssetTag = d.AssetTag
 	d.Fingerprint = fp
+	if d.EnrolledAt.IsZero() { // imported before its first enrolment
+		d.EnrolledAt = now
+	}
 	d.LastEnrolledAt = now
 	d.UpdatedAt = now
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -201,6 +202,9 @@ func TestImportedDeviceIsMatchedAtEnrolment(t *testing.T) {
 	if en.Device.State != fleet.StateIntake || en.Device.Fingerprint.UUID == "" || en.Device.HardwareChanged {
 		t.Errorf("enrolled device %+v", en.Device)
 	}
+	if !imported.EnrolledAt.IsZero() || !en.Device.EnrolledAt.Equal(e.clock.Now()) {
+		t.Errorf("enrolled at %v after import, %v after enrolment", imported.EnrolledAt, en.Device.EnrolledAt)
+	}
 	// The enrolled fingerprint keeps matching a re-import by serial.
 	rep := e.mustImport(t, "devices", "serial,model\n"+inv.System.Serial+",ThinkPad T480s\n")
 	if rep.Updated != 1 || rep.Created != 0 {
@@ -208,6 +212,21 @@ func TestImportedDeviceIsMatchedAtEnrolment(t *testing.T) {
 	}
 	if d, _ := e.fleet.Device("CD-0201"); d.Model != "ThinkPad T480s" || d.State != fleet.StateIntake {
 		t.Errorf("after re-import: model %q state %s", d.Model, d.State)
+	}
+}
+
+func TestImportedDeviceInAKit(t *testing.T) {
+	e := newImportEnv(t)
+	e.clock.Add(-48 * time.Hour)
+	e.mustImport(t, "devices", "asset tag,serial\nCD-0301,PF10C01\n")
+	e.clock.Add(48 * time.Hour)
+	e.mustImport(t, "kits", "label,devices\nKit 30,CD-0301\n")
+	ks, err := e.fleet.KitStatus("Kit 30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks.Devices) != 1 || ks.Devices[0].Ready || ks.Devices[0].Why != "imported on 21 Nov, never enrolled nor wiped" {
+		t.Errorf("kit devices %+v", ks.Devices)
 	}
 }
 

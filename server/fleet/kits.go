@@ -387,6 +387,9 @@ func (f *Fleet) why(d Device) string {
 	}
 	switch d.State {
 	case StateIntake:
+		if d.EnrolledAt.IsZero() {
+			return "imported on " + f.day(since) + ", never enrolled nor wiped"
+		}
 		return "never wiped since its enrolment on " + f.day(d.EnrolledAt)
 	case StateNeedsWipe:
 		if !d.LastReturnedAt.IsZero() {
