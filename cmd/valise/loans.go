@@ -44,10 +44,10 @@ func (e *env) loansCommand() *cli.Command {
 					"A device given with --missing stays on the loan, flagged missing, until it is\n" +
 					"found or declared --lost. Give --damaged and --note in pairs, in order.",
 				Flags: []cli.Flag{
-					repeatedFlag("missing", "an accessory of the checklist, or a device, that did not come back: `ITEM`"),
+					repeatedFlag("missing", "an `ITEM` that did not come back: an accessory of the checklist, or a device"),
 					repeatedFlag("lost", "a `DEVICE` that is lost for good"),
 					repeatedFlag("damaged", "a `DEVICE` that came back damaged, with its --note"),
-					repeatedFlag("note", "what is wrong with the --damaged device of the same rank: `TEXT`"),
+					repeatedFlag("note", "`TEXT` saying what is wrong with the --damaged device of the same rank"),
 					jsonFlag(),
 				},
 				Action: e.loansCheckin,
