@@ -30,7 +30,7 @@ type LoanFilter struct {
 // of Device, Kit, Loan, Venue and User may be set (ids or names; Loan an
 // id); none selects the whole log.
 type AuditFilter struct {
-	Device, Kit, Loan, Venue, User string
+	Device, Kit, Venue, User string
 	// Before keeps the events whose seq is below it; 0 reads from the
 	// newest.
 	Before uint64
@@ -282,7 +282,7 @@ func (c *Client) AuditPage(ctx context.Context, f AuditFilter) ([]apitype.Event,
 	q := url.Values{}
 	var given []string
 	for _, s := range []struct{ param, ref string }{
-		{"device", f.Device}, {"kit", f.Kit}, {"loan", f.Loan}, {"venue", f.Venue}, {"user", f.User},
+		{"device", f.Device}, {"kit", f.Kit}, {"venue", f.Venue}, {"user", f.User},
 	} {
 		if s.ref != "" {
 			q.Set(s.param, s.ref)

@@ -28,7 +28,7 @@
 //	POST /api/v1/provisions              technician     apitype.ProvisionRequest -> 201 apitype.ProvisionJob
 //	GET  /api/v1/provisions/{id}         logistics, technician  -> apitype.ProvisionJob
 //	GET  /api/v1/devices/{ref}/events    every role     -> []apitype.Event, the device's lifecycle from the audit log
-//	GET  /api/v1/audit                   logistics, technician  ?device=|kit=|loan=|venue=|user=&before=SEQ&limit=N -> []apitype.Event, a page newest last
+//	GET  /api/v1/audit                   logistics, technician  ?device=|kit=|venue=|user=&before=SEQ&limit=N -> []apitype.Event, a page newest last
 //	GET  /api/v1/audit/verify            logistics, technician  -> apitype.AuditVerify
 //	POST /api/v1/users                   admin          apitype.UserRequest -> 201 apitype.User with its token, shown once
 //	GET  /api/v1/users                   logistics      -> []apitype.User by name
@@ -84,7 +84,9 @@ import (
 // Telemetry is what the API reads of devices' reports.
 type Telemetry interface {
 	Summary(device string) (store.Summary, error)
-	Summaries() (map[string]store.Summary, error)
+	// SummariesOf reads the summaries of a page of devices at once;
+	// devices that never reported are not in the map.
+	SummariesOf(devices []string) (map[string]store.Summary, error)
 	Latest(device string, kind wire.Channel) (body []byte, at time.Time, err error)
 	History(device, metric string, since time.Time, limit int) ([]apitype.Point, error)
 }

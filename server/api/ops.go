@@ -378,10 +378,10 @@ func (a *API) setState(w http.ResponseWriter, r *http.Request, p fleet.Principal
 // auditSubjects are the query parameters that name the subject of GET
 // /api/v1/audit, and the prefix of the subject each one gives AuditPage.
 var auditSubjects = []struct{ param, prefix string }{
-	{"device", ""}, {"kit", "kit:"}, {"loan", "loan:"}, {"venue", "venue:"}, {"user", "user:"},
+	{"device", ""}, {"kit", "kit:"}, {"venue", "venue:"}, {"user", "user:"},
 }
 
-// audit answers GET /api/v1/audit?device=|kit=|loan=|venue=|user=&before=SEQ&limit=N:
+// audit answers GET /api/v1/audit?device=|kit=|venue=|user=&before=SEQ&limit=N:
 // a page of the log (the whole log, or one subject's events), with
 // sequence numbers below before, newest last. To read further back, ask
 // again with before set to the first event's seq.
@@ -470,13 +470,17 @@ func (n *names) venue(id string) string {
 // devices converts devices with their telemetry summary and names, reading
 // the summary of each device alone.
 func (a *API) devices(devs []fleet.Device, n *names) ([]apitype.Device, error) {
+	ids := make([]string, len(devs))
+	for i, d := range devs {
+		ids[i] = d.ID
+	}
+	sums, err := a.cfg.Telemetry.SummariesOf(ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]apitype.Device, 0, len(devs))
 	for _, d := range devs {
-		s, err := a.cfg.Telemetry.Summary(d.ID)
-		reported := err == nil
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
+		s, reported := sums[d.ID]
 		dev := toDevice(d, s, reported)
 		dev.KitLabel, dev.VenueName = n.kit(d.Kit), n.venue(d.Venue)
 		out = append(out, dev)

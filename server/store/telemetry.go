@@ -368,6 +368,31 @@ func (s *Store) Summary(device string) (Summary, error) {
 }
 
 // Summaries returns the summary of every device that ever reported, by id.
+// SummariesOf returns the telemetry summaries of the given devices, read
+// in one transaction; a device that never reported has none in the map.
+func (s *Store) SummariesOf(devices []string) (map[string]Summary, error) {
+	out := make(map[string]Summary, len(devices))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSummary)
+		for _, id := range devices {
+			v := b.Get([]byte(id))
+			if v == nil {
+				continue
+			}
+			var r summaryRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, id, err)
+			}
+			out[id] = r.summary()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (s *Store) Summaries() (map[string]Summary, error) {
 	out := make(map[string]Summary)
 	err := s.db.View(func(tx *bolt.Tx) error {
