@@ -170,7 +170,7 @@ func (e *env) kitsList(c *cli.Context) error {
 			return
 		}
 		tw := newTable(w)
-		fmt.Fprintln(tw, "LABEL\tSTATE\tDEVICES\tHOME\tLOAN\tMISSING")
+		fmt.Fprintln(tw, "LABEL\tSTATE\tDEVICES\tHOME\tMISSING\tLOAN")
 		available := 0
 		for _, k := range kits {
 			if k.State == apitype.KitAvailable {
@@ -183,19 +183,12 @@ func (e *env) kitsList(c *cli.Context) error {
 					loan += " " + e.warn("(overdue)")
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", k.Label, e.kitState(k.State), len(k.Devices), orDash(k.HomeName), loan, listOrDash(k.Missing))
+			// Colour only in the last column: escape codes would shift the others.
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", k.Label, k.State, len(k.Devices), orDash(k.HomeName), listOrDash(k.Missing), loan)
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "%d %s, %d available\n", len(kits), plural(len(kits), "kit"), available)
 	})
-}
-
-// kitState shows a kit's state, in red when it cannot go out.
-func (e *env) kitState(s string) string {
-	if s == apitype.KitIncomplete || s == apitype.KitMaintenance {
-		return e.warn(s)
-	}
-	return s
 }
 
 func (e *env) kitsShow(c *cli.Context) error {
