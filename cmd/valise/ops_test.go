@@ -5,6 +5,9 @@ package main
 // errors that never reach a server.
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -394,5 +397,26 @@ func TestCheckinFindings(t *testing.T) {
 	// The missing tablet is declared lost later.
 	if out := s.okAs(t, s.admin, "devices", "set-state", "VAL-0003", "lost", "--reason", "pas retrouvée à Baugé"); out != "VAL-0003 is now lost.\n" {
 		t.Errorf("set-state printed %q", out)
+	}
+}
+
+func TestAuditVerifyBroken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/audit/verify" {
+			http.NotFound(w, r)
+			return
+		}
+		answer(w, http.StatusOK, apitype.AuditVerify{Events: 6, Error: "event 7 was altered: its content does not match its hash"})
+	}))
+	t.Cleanup(srv.Close)
+	want := "valise: the audit log is broken: event 7 was altered: its content does not match its hash\n"
+	for _, args := range [][]string{{"audit", "verify"}, {"audit", "verify", "--json"}} {
+		r := runCLI(t, srv.URL, "tok", args...)
+		if r.code != 1 || r.stderr != want {
+			t.Errorf("valise %s: exit %d, stderr %q; want 1, %q", strings.Join(args, " "), r.code, r.stderr, want)
+		}
+		if json := slices.Contains(args, "--json"); json != strings.Contains(r.stdout, `"ok": false`) || !json && r.stdout != "" {
+			t.Errorf("valise %s printed %q", strings.Join(args, " "), r.stdout)
+		}
 	}
 }
