@@ -18,8 +18,8 @@ import (
 // Pages of the lists of daily operations.
 const (
 	// defaultPage and maxPage bound the pages of devices, kits and loans.
-	defaultPage = 500
-	maxPage     = 5000
+	defaultPage = 200
+	maxPage     = 2000
 	// defaultAuditPage and maxAuditPage bound the pages of the audit log.
 	defaultAuditPage = 100
 	maxAuditPage     = 1000
