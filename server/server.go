@@ -1,6 +1,7 @@
 // Package server wires the Valise server together: the bbolt store, the
 // fleet, telemetry ingest, the MQTT broker (embedded, or a consumer of an
-// external one) and the HTTP API. It holds no logic of its own.
+// external one), the HTTP API and the web dashboard. It holds no logic of
+// its own.
 //
 // On first start it creates the data directory (mode 0700) and in it the
 // admin API token (admin.token), the ed25519 command-signing key
@@ -40,6 +41,7 @@ import (
 	"github.com/valise-numerique/valise/server/fleet"
 	"github.com/valise-numerique/valise/server/ingest"
 	"github.com/valise-numerique/valise/server/store"
+	"github.com/valise-numerique/valise/server/web"
 )
 
 // Files of the data directory.
@@ -274,8 +276,21 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		ln.Close()
 		return err
 	}
+	dash, err := web.New(web.Config{
+		Fleet: fl, Telemetry: st, Location: loc, Logger: s.log.With("component", "web"), Now: s.cfg.Now,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	// The API keeps /api/, /healthz and /metrics; the dashboard has the rest.
+	mux := http.NewServeMux()
+	mux.Handle("/api/", handler)
+	mux.Handle("/healthz", handler)
+	mux.Handle("/metrics", handler)
+	mux.Handle("/", dash)
 	hs := &http.Server{
-		Handler:           handler,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      time.Minute,
