@@ -112,8 +112,12 @@ func (w *Web) kitFailed(rw http.ResponseWriter, r *http.Request, q *req, ref str
 	}
 	var refused *fleet.RefusedError
 	if errors.As(err, &refused) {
-		p.Message = fmt.Sprintf("%s ne peut pas sortir : %d appareil(s) sur %d ne sont pas prêts. Rien n’a été modifié.",
-			d.Status.Kit.Label, len(refused.Details()), len(d.Status.Devices))
+		what := "ne sont pas prêts"
+		if strings.TrimSpace(form["override"]) != "" {
+			what = "ne peuvent pas sortir, même par dérogation"
+		}
+		p.Message = fmt.Sprintf("%s ne peut pas sortir : %d appareil(s) sur %d %s. Rien n’a été modifié.",
+			d.Status.Kit.Label, len(refused.Details()), len(d.Status.Devices), what)
 		p.Details = nil
 		d.Refused = refusedLines(d.Status, refused.Details(), w.now(), w.cfg.Location)
 	}

@@ -331,3 +331,15 @@ func num(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// frActor names who made an audit event: a person's name, the server, or
+// a device's agent.
+func frActor(a string) string {
+	switch {
+	case a == fleet.ActorServer:
+		return "le serveur"
+	case strings.HasPrefix(a, "agent:"):
+		return "l’agent de l’appareil"
+	}
+	return a
+}

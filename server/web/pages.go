@@ -336,6 +336,8 @@ type deviceRow struct {
 	Device    fleet.Device
 	KitLabel  string
 	VenueName string
+	Reported  bool
+	Summary   store.Summary
 }
 
 type devicesData struct {
@@ -370,7 +372,14 @@ func (w *Web) devices(rw http.ResponseWriter, r *http.Request, q *req) {
 		return
 	}
 	for _, dev := range devs {
-		d.Rows = append(d.Rows, deviceRow{Device: dev, KitLabel: n.kit(dev.Kit), VenueName: n.venue(dev.Venue)})
+		row := deviceRow{Device: dev, KitLabel: n.kit(dev.Kit), VenueName: n.venue(dev.Venue)}
+		if row.Summary, err = w.cfg.Telemetry.Summary(dev.ID); err == nil {
+			row.Reported = true
+		} else if !errors.Is(err, store.ErrNotFound) {
+			w.fail(rw, r, q, err)
+			return
+		}
+		d.Rows = append(d.Rows, row)
 	}
 	w.render(rw, r, http.StatusOK, "devices", view{Title: "Appareils", Nav: "devices", Who: &q.who, CSRF: q.sess.csrf, Data: d})
 }
@@ -386,6 +395,8 @@ type deviceData struct {
 	Net       *wire.Net
 	NetAt     time.Time
 	Events    []fleet.AuditEvent
+	// GateClosed says why a ready device fails the wipe gate.
+	GateClosed string
 }
 
 // device shows one device: identity, state and why, where it is, its
@@ -402,6 +413,14 @@ func (w *Web) device(rw http.ResponseWriter, r *http.Request, q *req) {
 		return
 	}
 	d := deviceData{Device: dev, KitLabel: n.kit(dev.Kit), VenueName: n.venue(dev.Venue)}
+	if dev.State == fleet.StateReady {
+		if err := w.cfg.Fleet.Gate(dev.ID); errors.Is(err, fleet.ErrNotWiped) {
+			d.GateClosed = strings.TrimPrefix(strings.TrimPrefix(err.Error(), fleet.ErrConflict.Error()+": "), fleet.ErrNotWiped.Error()+": ")
+		} else if err != nil {
+			w.fail(rw, r, q, err)
+			return
+		}
+	}
 	if d.Summary, err = w.cfg.Telemetry.Summary(dev.ID); err == nil {
 		d.Reported = true
 	} else if !errors.Is(err, store.ErrNotFound) {

@@ -202,6 +202,7 @@ func (w *Web) parse() error {
 		"venueKind": frVenueKind,
 		"role":      frRole,
 		"action":    frAction,
+		"actor":     frActor,
 		"pct":       pct,
 		"bytes":     bytesFR,
 		"why":       func(d fleet.Device) string { return frWhy(d, w.now(), w.cfg.Location) },
@@ -396,6 +397,14 @@ type loginData struct {
 }
 
 func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(CookieName); err == nil {
+		if sess := w.sessions.get(c.Value); sess != nil {
+			if _, err := w.cfg.Fleet.AuthenticateHash(sess.tokenHash); err == nil {
+				http.Redirect(rw, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
+				return
+			}
+		}
+	}
 	w.render(rw, r, http.StatusOK, "login", view{Title: "Connexion", Data: loginData{Next: localPath(r.URL.Query().Get("next"))}})
 }
 

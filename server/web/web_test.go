@@ -579,3 +579,36 @@ func (e *env) principal(role fleet.Role) fleet.Principal {
 func boolp(v bool) *bool { return &v }
 
 func int64p(v int64) *int64 { return &v }
+
+func TestLogisticsOverride(t *testing.T) {
+	k := newKitEnv(t)
+	if _, err := k.fleet.SetState(adminP, k.a.id, fleet.StateLost, "left on a train"); err != nil {
+		t.Fatal(err)
+	}
+	b := k.signIn(fleet.RoleLogistics)
+	csrf := b.csrf("/kits/" + k.kit.ID)
+	form := url.Values{"csrf": {csrf}, "venue": {k.venue.ID}, "due": {"2026-11-20"}, "override": {"atelier demain"}}
+	code, body := b.post("/kits/"+k.kit.ID+"/checkout", form)
+	if code != http.StatusConflict || !strings.Contains(body, "même par dérogation") || !strings.Contains(body, "<li>VAL-0001 : perdue depuis le 12 nov. : left on a train</li>") {
+		t.Fatalf("override of a lost device = %d:\n%s", code, body)
+	}
+	if _, err := k.fleet.SetState(adminP, k.a.id, fleet.StateNeedsWipe, "found"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := b.post("/kits/"+k.kit.ID+"/checkout", form); code != http.StatusSeeOther {
+		t.Fatalf("override of a device that needs a wipe = %d:\n%s", code, body)
+	}
+	code, body = b.get("/kits/" + k.kit.ID)
+	if code != http.StatusOK || !strings.Contains(body, "Dérogation</dt><dd class=\"warn\">atelier demain") {
+		t.Errorf("kit page after an override = %d:\n%s", code, body)
+	}
+}
+
+func TestLoginPageWhenSignedIn(t *testing.T) {
+	e := newEnv(t)
+	b := e.signIn(fleet.RoleTechnician)
+	code, _ := b.get("/login?next=%2Fdevices")
+	if loc := b.header.Get("Location"); code != http.StatusSeeOther || loc != "/devices" {
+		t.Errorf("sign-in page when signed in = %d to %q, want 303 to /devices", code, loc)
+	}
+}
