@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,8 +87,16 @@ type scaleFleet struct {
 	checkedOut atomic.Int64
 
 	seedTime time.Duration
+	phases   []string // how long each part of the seeding took
 	size     int64
 	counts   string
+}
+
+// phase records how long a part of the seeding took since the last one.
+func (f *scaleFleet) phase(name string, since *time.Time) {
+	now := time.Now()
+	f.phases = append(f.phases, fmt.Sprintf("%s %s", name, now.Sub(*since).Round(100*time.Millisecond)))
+	*since = now
 }
 
 var scale struct {
@@ -117,7 +126,7 @@ func scaleSetup(b *testing.B) *scaleFleet {
 		scale.f, scale.err = seedScale()
 		if scale.err == nil {
 			f := scale.f
-			b.Logf("scale fleet: %s; seeded in %s; store file %.0f MiB", f.counts, f.seedTime.Round(time.Second), float64(f.size)/(1<<20))
+			b.Logf("scale fleet: %s; seeded in %s (%s); store file %.0f MiB", f.counts, f.seedTime.Round(time.Second), strings.Join(f.phases, ", "), float64(f.size)/(1<<20))
 		}
 	})
 	if scale.err != nil {
@@ -207,6 +216,7 @@ func seedScaleIn(dir string) (*scaleFleet, error) {
 	}
 	serverKey := ed25519.NewKeyFromSeed(serverSeed[:])
 	sf := &scaleFleet{dir: dir}
+	mark := time.Now()
 
 	// People and places.
 	communes := []string{"Baugé-en-Anjou", "Segré", "Saumur", "Cholet", "Châteaubriant", "Mayenne", "Laval", "Craon",
@@ -375,6 +385,8 @@ func seedScaleIn(dir string) (*scaleFleet, error) {
 	}
 	g.rng.Shuffle(len(sf.measured), func(a, b int) { sf.measured[a], sf.measured[b] = sf.measured[b], sf.measured[a] })
 
+	sf.phase("records", &mark)
+
 	// Device keys and countersigned certificates, on every core.
 	var wg sync.WaitGroup
 	errs := make([]error, runtime.GOMAXPROCS(0))
@@ -401,6 +413,8 @@ func seedScaleIn(dir string) (*scaleFleet, error) {
 			return nil, err
 		}
 	}
+
+	sf.phase("certificates", &mark)
 
 	// Write devices with their certificates, kits, loans.
 	for lo := 0; lo < len(devs); lo += scaleBatch / 2 {
@@ -452,10 +466,14 @@ func seedScaleIn(dir string) (*scaleFleet, error) {
 		}
 	}
 
+	sf.phase("devices, kits and loans", &mark)
+
 	// The audit log, hash-chained.
 	if err := scaleAuditLog(st, g, devs, kits, loans, venues, people); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
+
+	sf.phase("audit", &mark)
 
 	// Telemetry: every device reported its health in the last minutes; the
 	// devices of the measured kits also sent their inventory, hotspots
@@ -505,6 +523,8 @@ func seedScaleIn(dir string) (*scaleFleet, error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 
+	sf.phase("telemetry", &mark)
+
 	// The needs_wipe pages: the first, and pages after 99 tags spread
 	// over the state.
 	var wipeTags []string
@@ -536,6 +556,7 @@ func seedScaleIn(dir string) (*scaleFleet, error) {
 		return nil, err
 	}
 	sf.size = fi.Size()
+	sf.phase("close", &mark)
 	sf.st, err = store.Open(path, store.Options{Timeout: 10 * time.Second})
 	if err != nil {
 		return nil, err
@@ -781,11 +802,37 @@ func (f *scaleFleet) get(token, path string) *http.Request {
 	return req
 }
 
+// check reads path once, outside the measure, and decodes its answer into
+// out: the benchmarks check that they measure what they say.
+func (f *scaleFleet) check(b *testing.B, token, path string, out any) {
+	b.Helper()
+	resp, err := f.client.Do(f.get(token, path))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s = %d %s", path, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		b.Fatalf("GET %s: %v", path, err)
+	}
+}
+
 // BenchmarkScaleNeedsWipe lists a page (500, the default) of the devices
 // that need a wipe, as logistics staff do, starting at 100 different
 // places of the 10,000 such devices.
 func BenchmarkScaleNeedsWipe(b *testing.B) {
 	f := scaleSetup(b)
+	var page []apitype.Device
+	f.check(b, f.logistics, "/api/v1/devices?state=needs_wipe", &page)
+	if len(page) != 500 || page[0].State != string(fleet.StateNeedsWipe) || page[499].State != string(fleet.StateNeedsWipe) {
+		b.Fatalf("the first page of needs_wipe has %d devices, want 500 needing a wipe", len(page))
+	}
 	f.measure(b, http.StatusOK, func(i int) *http.Request {
 		q := url.Values{"state": {string(fleet.StateNeedsWipe)}}
 		if after := f.wipePages[i%len(f.wipePages)]; after != "" {
@@ -799,6 +846,11 @@ func BenchmarkScaleNeedsWipe(b *testing.B) {
 // open ones), each with its possibly lost devices, as logistics staff do.
 func BenchmarkScaleOverdueLoans(b *testing.B) {
 	f := scaleSetup(b)
+	var loans []apitype.Loan
+	f.check(b, f.logistics, "/api/v1/loans?overdue=true", &loans)
+	if len(loans) != scaleOverdue || !loans[0].Overdue || !loans[len(loans)-1].Overdue {
+		b.Fatalf("%d overdue loans listed, want %d", len(loans), scaleOverdue)
+	}
 	f.measure(b, http.StatusOK, func(int) *http.Request {
 		return f.get(f.logistics, "/api/v1/loans?overdue=true")
 	})
@@ -809,6 +861,19 @@ func BenchmarkScaleOverdueLoans(b *testing.B) {
 // as a médiateur does before leaving, over 2,000 different kits.
 func BenchmarkScaleKitReadiness(b *testing.B) {
 	f := scaleSetup(b)
+	// The kit checked out last is still available, its devices through
+	// the wipe gate, unless this process checked them all out.
+	var kit apitype.Kit
+	f.check(b, f.mediateurs[0], "/api/v1/kits/"+url.PathEscape(f.measured[len(f.measured)-1]), &kit)
+	if kit.State == string(fleet.KitAvailable) {
+		for _, d := range kit.Devices {
+			if !d.Ready || d.BatteryCharge == nil {
+				b.Fatalf("%s of available %s: ready %v (%s), charge %v", d.AssetTag, kit.Label, d.Ready, d.Why, d.BatteryCharge)
+			}
+		}
+	} else if kit.State != string(fleet.KitOnLoan) {
+		b.Fatalf("%s is %s, want available", kit.Label, kit.State)
+	}
 	f.measure(b, http.StatusOK, func(i int) *http.Request {
 		return f.get(f.mediateurs[i%len(f.mediateurs)], "/api/v1/kits/"+url.PathEscape(f.measured[i%len(f.measured)]))
 	})
