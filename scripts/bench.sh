@@ -49,6 +49,17 @@ echo "bench: one full collection on this machine"
 go test -run '^$' -bench '^BenchmarkCollect$' -benchtime 20x -count "$count" ./agent/collect | tee "$work/collect.txt"
 collect_ms=$(awk -v n="$(metric "$work/collect.txt" BenchmarkCollect ns/op)" 'BEGIN {printf "%.1f", n/1e6}')
 
+# Daily operations at national scale (issue 4): a fleet of 100,000 devices,
+# 20,000 kits and 1,000,000 audit events, seeded once per run (about two
+# minutes), answering through the real API handler over a store that
+# fsyncs. Each benchmark reports the p50 and p99 of its requests.
+echo "bench: daily operations over a national fleet (count $count)"
+go test -run '^$' -bench '^BenchmarkScale' -benchtime 200x -count "$count" -timeout 30m ./server/api | tee "$work/scale.txt"
+scale_fleet=$(sed -n 's/.*scale fleet: //p' "$work/scale.txt" | head -1)
+for b in NeedsWipe OverdueLoans KitReadiness Checkout; do
+	declare "p50_$b=$(metric "$work/scale.txt" "BenchmarkScale$b" p50-ms)" "p99_$b=$(metric "$work/scale.txt" "BenchmarkScale$b" p99-ms)"
+done
+
 echo "bench: binaries"
 make -s build BIN="$work/bin" >/dev/null
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$work/bin/pahoclient" ./bench/pahoclient
@@ -138,10 +149,23 @@ Each baseline ran in the same command as the figure it is compared with.
 | overwrite + full verification, 2 GiB loop device, direct I/O (MB/s of the device) | $wipe_valise | $wipe_tool --method=zero --verify=last: $wipe_nwipe | $(ratio "$wipe_valise" "$wipe_nwipe") | ≥ 1.0 |
 | overwrite + full verification, 2 GiB loop device, direct I/O (MB/s of the device) | $wipe_valise | dd bs=16M oflag=direct, then iflag=direct read-back: $wipe_dd | $(ratio "$wipe_valise" "$wipe_dd") | ≥ 0.8 |
 
+## Daily operations at national scale
+
+Through the HTTP API (real handler on loopback, real fleet, bbolt store with
+fsync on), over $scale_fleet. Median over $count runs of each figure; each run
+makes 200 requests, each to a different page or kit.
+
+| operation | p50 (ms) | p99 (ms) | target |
+| --- | --- | --- | --- |
+| devices needing a wipe, a page of 500 (GET /api/v1/devices?state=needs_wipe) | $p50_NeedsWipe | $p99_NeedsWipe | p99 ≤ 20 ms |
+| overdue loans, 300 of 3,000 open (GET /api/v1/loans?overdue=true) | $p50_OverdueLoans | $p99_OverdueLoans | p99 ≤ 20 ms |
+| a kit's readiness: wipe gate and live telemetry of its 5 devices (GET /api/v1/kits/{ref}) | $p50_KitReadiness | $p99_KitReadiness | p99 ≤ 20 ms |
+| checkout of an available kit, committed with fsync (POST /api/v1/kits/{ref}/checkout) | $p50_Checkout | $p99_Checkout | p99 ≤ 10 ms |
+
 Raw benchmark output:
 
 \`\`\`
-$(grep -h '^Benchmark' "$work/ingest.txt" "$work/collect.txt" "$work/wipe.txt")
+$(grep -h '^Benchmark' "$work/ingest.txt" "$work/collect.txt" "$work/wipe.txt" "$work/scale.txt")
 \`\`\`
 MD
 echo "bench: wrote $out"
