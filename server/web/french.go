@@ -299,6 +299,12 @@ func frChange(e fleet.AuditEvent) string {
 	before, after = short(e.Before), short(e.After)
 	var parts []string
 	switch {
+	case e.Action == fleet.ActionKitDevices && after != "":
+		parts = append(parts, "entrée dans le kit")
+	case e.Action == fleet.ActionKitDevices:
+		parts = append(parts, "sortie du kit")
+	case e.Action == fleet.ActionAssigned:
+		parts = append(parts, "nouveau lieu d’affectation")
 	case before != "" && after != "":
 		parts = append(parts, before+" → "+after)
 	case after != "":

@@ -59,6 +59,16 @@ func TestSignIn(t *testing.T) {
 	}
 
 	token := e.tokens[fleet.RoleMediateur]
+	// A sign-in posted from another site is refused (login CSRF).
+	req, err := http.NewRequest("POST", e.srv.URL+"/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if code, _ := b.do(req); code != http.StatusForbidden || sessionCookie(t, b.header) != nil {
+		t.Errorf("cross-site sign-in = %d, want 403 and no cookie", code)
+	}
 	code, _ = b.post("/login", url.Values{"token": {token}, "next": {"/kits/k7"}})
 	if loc := b.header.Get("Location"); code != http.StatusSeeOther || loc != "/kits/k7" {
 		t.Fatalf("good token = %d to %q, want 303 to /kits/k7", code, loc)
@@ -515,6 +525,10 @@ func TestDashboard(t *testing.T) {
 		}
 		if code != http.StatusOK {
 			t.Fatalf("dashboard = %d:\n%s", code, body)
+		}
+		code, body = k.signIn(fleet.RoleMediateur).get("/kits/" + k.kit.ID)
+		if code != http.StatusOK || !strings.Contains(body, "<strong>en retard</strong>") || !strings.Contains(body, "peut-être perdu") {
+			t.Errorf("overdue kit page = %d:\n%s", code, body)
 		}
 		code, body = k.signIn(fleet.RoleMediateur).get("/loans")
 		if code != http.StatusOK || !strings.Contains(body, "en retard") || !strings.Contains(body, "Peut-être perdus") || !strings.Contains(body, "VAL-0002") {
