@@ -24,6 +24,9 @@ const (
 	watchReads = 500
 	// shortList bounds the device lists of the dashboard.
 	shortList = 20
+	// maxOptions bounds the choices of a select in a form; past it, the
+	// form asks for a name.
+	maxOptions = 200
 )
 
 // count is a number read from a bounded page: Over when the page was full.
@@ -199,6 +202,10 @@ type kitData struct {
 	DueValue string
 	DueMin   string
 	Home     string
+	// VenueText and UserText ask for a name in a text field instead of a
+	// list, when the list would weigh too much over weak 4G.
+	VenueText, UserText bool
+	HomeName            string
 	// Form holds what was typed, when the page comes back with an error.
 	Form map[string]string
 }
@@ -240,6 +247,13 @@ func (w *Web) kitPage(q *req, ref string) (kitData, error) {
 				}
 				return 0
 			})
+		}
+		d.VenueText, d.UserText, d.HomeName = len(d.Venues) > maxOptions, len(d.Users) > maxOptions, st.HomeName
+		if d.VenueText {
+			d.Venues = nil
+		}
+		if d.UserText {
+			d.Users = nil
 		}
 		now := w.now().In(w.cfg.Location)
 		d.DueValue = now.AddDate(0, 0, 7).Format(time.DateOnly)

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -624,5 +625,28 @@ func TestLoginPageWhenSignedIn(t *testing.T) {
 	code, _ := b.get("/login?next=%2Fdevices")
 	if loc := b.header.Get("Location"); code != http.StatusSeeOther || loc != "/devices" {
 		t.Errorf("sign-in page when signed in = %d to %q, want 303 to /devices", code, loc)
+	}
+}
+
+func TestManyVenuesAskForAName(t *testing.T) {
+	k := newKitEnv(t)
+	for i := range 200 {
+		if _, err := k.fleet.CreateVenue(adminP, fleet.Venue{Name: fmt.Sprintf("Mairie %03d", i), Kind: fleet.VenueMairie, Commune: "Baugé-en-Anjou"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := k.signIn(fleet.RoleMediateur)
+	code, body := b.get("/kits/" + k.kit.ID)
+	if code != http.StatusOK || strings.Contains(body, "Mairie 007") || !strings.Contains(body, `<input type="text" id="venue" name="venue" value="France Services Baugé"`) {
+		t.Fatalf("kit page with 201 venues = %d, %d bytes:\n%s", code, len(body), body)
+	}
+	csrf := csrfField.FindStringSubmatch(body)[1]
+	code, _ = b.post("/kits/"+k.kit.ID+"/checkout", url.Values{"csrf": {csrf}, "venue": {"mairie 007"}, "due": {"2026-11-20"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("checkout to a venue by name = %d", code)
+	}
+	loans, err := k.fleet.Loans(adminP, fleet.LoanFilter{Open: true})
+	if err != nil || len(loans) != 1 || loans[0].VenueName != "Mairie 007" {
+		t.Fatalf("loans: %v %+v", err, loans)
 	}
 }
