@@ -24,9 +24,10 @@ var (
 // maxImport is the largest file the server takes.
 const maxImport = 8 << 20
 
-const importHelp = `Reads a CSV file (',' or ';' between cells, UTF-8) whose first line names
-the columns, and imports all of its rows or, when one is bad, none: every
-bad field is listed with its line.
+const importHelp = `Reads a CSV file (',' or ';' between cells, UTF-8, at most 20,000 rows and
+8 MiB: split bigger ones) whose first line names the columns, and imports
+all of its rows or, when one is bad, none: every bad field is listed with
+its line.
 
 Columns (case and accents do not matter; Snipe-IT's asset export names
 are understood, its other columns skipped):

@@ -32,8 +32,11 @@ import (
 const (
 	// MaxBytes bounds the size of a file.
 	MaxBytes = 8 << 20
-	// MaxRows bounds the number of rows of a file, header excluded.
-	MaxRows = 100_000
+	// MaxRows bounds the number of rows of a file, header excluded. A
+	// file is written in one transaction, during which the server's other
+	// writes wait: 20,000 new devices take a few seconds in a new store,
+	// 100,000 nearly a minute, as bbolt's pages split only at commit.
+	MaxRows = 20_000
 )
 
 // Column is a column a kind of file may have.

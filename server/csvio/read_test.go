@@ -135,7 +135,7 @@ func TestParseLimits(t *testing.T) {
 		fmt.Fprintf(&b, "T%d\n", i)
 	}
 	f := Parse(b.Bytes(), Devices)
-	if len(f.Errors) != 1 || f.Errors[0].String() != fmt.Sprintf("line %d: the file has more than 100000 rows; split it", MaxRows+2) {
+	if len(f.Errors) != 1 || f.Errors[0].String() != fmt.Sprintf("line %d: the file has more than 20000 rows; split it", MaxRows+2) {
 		t.Errorf("errors = %v", f.Errors)
 	}
 	big := append([]byte("asset tag\n"), bytes.Repeat([]byte("x"), MaxBytes)...)

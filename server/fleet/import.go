@@ -87,8 +87,9 @@ type KitRow struct {
 	Accessories []string
 }
 
-// MaxImportRows bounds the rows of one import.
-const MaxImportRows = 100_000
+// MaxImportRows bounds the rows of one import, which is one transaction
+// that the server's other writes wait for.
+const MaxImportRows = 20_000
 
 // Import limits of fields.
 const (
@@ -428,16 +429,36 @@ func (f *Fleet) ImportDevices(by Principal, rows []DeviceRow, dryRun bool) (Impo
 		return nil
 	}
 	write := func(l lookup) error {
+		// bbolt splits a page only when the transaction commits: keys put
+		// in order append to it, keys put at random move it all each time.
+		// So devices go in asset tag order, the order of most of their
+		// indexes, and new ones get their random ids in ascending order.
+		slices.SortFunc(plan, func(a, b planned) int { return CompareAssetTags(a.d.AssetTag, b.d.AssetTag) })
+		var ids []string
+		taken := map[string]bool{}
+		for _, p := range plan {
+			if p.d.ID != "" {
+				continue
+			}
+			id := ""
+			for id == "" || taken[id] {
+				var err error
+				if id, err = f.freeDeviceID(l.tx); err != nil {
+					return err
+				}
+			}
+			taken[id] = true
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for i := range plan {
+			if plan[i].d.ID == "" {
+				plan[i].d.ID, ids = ids[0], ids[1:]
+			}
+		}
 		for _, p := range plan {
 			d := p.d
 			d.UpdatedAt = now
-			if d.ID == "" {
-				id, err := f.freeDeviceID(l.tx)
-				if err != nil {
-					return err
-				}
-				d.ID = id
-			}
 			if err := l.tx.PutDevice(d); err != nil {
 				return err
 			}

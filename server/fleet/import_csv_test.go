@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/valise-numerique/valise/internal/wire"
 	"github.com/valise-numerique/valise/server/csvio"
 	"github.com/valise-numerique/valise/server/fleet"
+	"github.com/valise-numerique/valise/server/store"
 )
 
 // snipeIT is a devices file as Snipe-IT exports its assets.
@@ -453,5 +456,39 @@ func TestImportRoles(t *testing.T) {
 	}
 	if _, err := e.importCSV(admin, "users", "name\nx\n", false); !errors.Is(err, fleet.ErrInvalid) {
 		t.Errorf("import users: %v", err)
+	}
+}
+
+// BenchmarkImportDevices imports a file of 10,000 new devices, then the
+// same file again as updates that change nothing.
+func BenchmarkImportDevices(b *testing.B) {
+	var file strings.Builder
+	file.WriteString("asset tag;serial;model;manufacturer;category;location;status\n")
+	for i := range 10_000 {
+		fmt.Fprintf(&file, "CD-%05d;PF%07d;ThinkPad T480;Lenovo;Laptops;France Services Baugé;Ready to Deploy\n", i, i)
+	}
+	body := file.String()
+	for b.Loop() {
+		b.StopTimer()
+		st, err := store.Open(filepath.Join(b.TempDir(), "valise.db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := fleet.New(fleet.Config{Store: st})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.CreateVenue(logistics, fleet.Venue{Name: "France Services Baugé", Kind: fleet.VenueFranceServices, Commune: "Baugé-en-Anjou"}); err != nil {
+			b.Fatal(err)
+		}
+		e := &importEnv{env: &env{st: st, fleet: f}}
+		b.StartTimer()
+		for _, want := range []int{10_000, 0} {
+			rep, err := e.importCSV(logistics, "devices", body, false)
+			if err != nil || rep.Created != want {
+				b.Fatalf("%+v %v", rep, err)
+			}
+		}
+		st.Close()
 	}
 }
