@@ -68,10 +68,10 @@ func TestImportBadRows(t *testing.T) {
 	r := runCLI(t, s.URL, s.admin, "import", "devices", file)
 	want := "valise: a bad header and 3 bad rows in parc.csv; nothing was imported\n" +
 		`  line 1: unknown column "Couleur"; the columns of devices are: asset tag, serial, class, category, manufacturer, model, venue, status, supplier, purchase date, warranty expires` + "\n" +
-		`  line 2, venue: no venue is named "Nulle Part"; import the venues first or fix the name` + "\n" +
-		"  line 3, serial: same serial as line 2\n" +
-		`  line 4, purchase date: "2024-02-30" is not a date; write 2026-11-23 or 23/11/2026` + "\n" +
-		`  line 4, status: "Donné" is not a status: use intake, maintenance, lost or retired, or Snipe-IT's Ready to Deploy, Pending, Deployed, Broken, Out for Repair, Lost/Stolen, Archived` + "\n"
+		`  line 2, Location: no venue is named "Nulle Part"; import the venues first or fix the name` + "\n" +
+		"  line 3, Serial: same serial as line 2\n" +
+		`  line 4, Purchase Date: "2024-02-30" is not a date; write 2026-11-23 or 23/11/2026` + "\n" +
+		`  line 4, Status: "Donné" is not a status: use intake, maintenance, lost or retired, or Snipe-IT's Ready to Deploy, Pending, Deployed, Broken, Out for Repair, Lost/Stolen, Archived` + "\n"
 	if r.code != 1 || r.stdout != "" || r.stderr != want {
 		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant:\n%s", r.code, r.stdout, r.stderr, want)
 	}

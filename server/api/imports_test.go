@@ -96,9 +96,9 @@ func TestImportExportOverHTTP(t *testing.T) {
 	}
 	want := []string{
 		`line 1: unknown column "Colour"; the columns of devices are: asset tag, serial, class, category, manufacturer, model, venue, status, supplier, purchase date, warranty expires`,
-		`line 2, warranty expires: "2026-02-30" is not a date; write 2026-11-23 or 23/11/2026`,
-		`line 2, venue: no venue is named "Nowhere"; import the venues first or fix the name`,
-		"line 3, serial: same serial as line 2",
+		`line 2, Warranty Expires: "2026-02-30" is not a date; write 2026-11-23 or 23/11/2026`,
+		`line 2, Location: no venue is named "Nowhere"; import the venues first or fix the name`,
+		"line 3, Serial: same serial as line 2",
 	}
 	if diff := cmp.Diff(want, detail.Details); diff != "" {
 		t.Errorf("details (-want +got):\n%s", diff)

@@ -83,6 +83,11 @@ func Import(im Importer, by fleet.Principal, kind, name string, r io.Reader, dry
 		rep.Kind, rep.DryRun = kind, dryRun
 		return rep, nil
 	}
+	for i, e := range errs { // name columns as the file does
+		if h, ok := f.Header[e.Column]; ok {
+			errs[i].Column = h
+		}
+	}
 	return fleet.ImportReport{Kind: kind, DryRun: dryRun, Rows: len(f.Rows), Errors: errs}, Refusal(name, errs)
 }
 

@@ -104,8 +104,9 @@ type File struct {
 	// Delimiter is the one sniffed from the header line.
 	Delimiter rune
 	// Columns are the schema's column names the header holds, in file
-	// order.
+	// order; Header maps each to its name as the header writes it.
 	Columns []string
+	Header  map[string]string
 	Rows    []Row
 	// Errors are the problems of the file's structure: unknown, missing
 	// or repeated columns, rows of the wrong width, CSV syntax, encoding.
@@ -126,7 +127,7 @@ func Read(r io.Reader, s Schema) (*File, error) {
 
 // Parse reads a CSV file held in memory; see Read.
 func Parse(body []byte, s Schema) *File {
-	f := &File{Delimiter: ','}
+	f := &File{Delimiter: ',', Header: map[string]string{}}
 	fail := func(line int, col, format string, args ...any) {
 		f.Errors = append(f.Errors, fleet.RowError{Line: line, Column: col, Message: fmt.Sprintf(format, args...)})
 	}
@@ -244,6 +245,7 @@ func (f *File) mapHeader(header []string, s Schema) []string {
 			seen[name] = i
 			cols[i] = name
 			f.Columns = append(f.Columns, name)
+			f.Header[name] = h
 			known++
 		case ignored[key]:
 		default:

@@ -153,14 +153,14 @@ func TestImportBadDevicesWritesNothing(t *testing.T) {
 		}
 		want := []string{
 			`line 1: unknown column "Colour"; the columns of devices are: asset tag, serial, class, category, manufacturer, model, venue, status, supplier, purchase date, warranty expires`,
-			`line 3, purchase date: "31/02/2024" is not a date; write 2026-11-23 or 23/11/2026`,
-			"line 4, serial: same serial as line 2",
-			`line 6, status: "Donated" is not a status: use intake, maintenance, lost or retired, or Snipe-IT's Ready to Deploy, Pending, Deployed, Broken, Out for Repair, Lost/Stolen, Archived`,
-			`line 7, venue: no venue is named "Nowhere"; import the venues first or fix the name`,
-			`line 8, serial: "123456789" is a placeholder or too short, not a serial number`,
-			"line 8, status: a new device cannot start ready: it was never wiped here; use intake, maintenance, lost or retired",
-			"line 9, serial: CD-0001 has serial PF1EXIST, not PF1OTHER",
-			"line 10, asset tag: same asset tag as line 2",
+			`line 3, Purchase Date: "31/02/2024" is not a date; write 2026-11-23 or 23/11/2026`,
+			"line 4, Serial: same serial as line 2",
+			`line 6, Status: "Donated" is not a status: use intake, maintenance, lost or retired, or Snipe-IT's Ready to Deploy, Pending, Deployed, Broken, Out for Repair, Lost/Stolen, Archived`,
+			`line 7, Location: no venue is named "Nowhere"; import the venues first or fix the name`,
+			`line 8, Serial: "123456789" is a placeholder or too short, not a serial number`,
+			"line 8, Status: a new device cannot start ready: it was never wiped here; use intake, maintenance, lost or retired",
+			"line 9, Serial: CD-0001 has serial PF1EXIST, not PF1OTHER",
+			"line 10, Asset Tag: same asset tag as line 2",
 		}
 		if diff := cmp.Diff(want, refused.Lines); diff != "" {
 			t.Errorf("dry run %v: lines (-want +got):\n%s", dry, diff)
@@ -328,11 +328,11 @@ func TestImportVenues(t *testing.T) {
 	want := []string{
 		`line 2, kind: "cyber café" is not one of france_services, mairie, mediatheque, epn, association, other`,
 		`line 2, insee: "4933" is not an INSEE code: five digits (2A or 2B and three digits in Corsica)`,
-		"line 2, longitude: give both latitude and longitude, or neither",
-		"line 3, latitude: 91 is not between -90 and 90",
+		"line 2, lon: give both latitude and longitude, or neither",
+		"line 3, lat: 91 is not between -90 and 90",
 		"line 3, kind: a new venue needs its kind: france_services, mairie, mediatheque, epn, association or other",
 		"line 3, commune: a new venue needs its commune",
-		`line 4, latitude: "north" is not a number of degrees such as 47.4379`,
+		`line 4, lat: "north" is not a number of degrees such as 47.4379`,
 		"line 4, name: same venue as line 2",
 	}
 	if diff := cmp.Diff(want, refused.Lines); diff != "" {
