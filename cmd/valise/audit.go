@@ -86,7 +86,7 @@ func (e *env) auditList(c *cli.Context) error {
 		fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tACTION\tSUBJECT\tCHANGE\tREASON")
 		for _, ev := range evs {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, e.clock(ev.At), orDash(ev.Actor), ev.Action,
-				orDash(join(" ", ev.Device, ev.Subject)), auditChange(ev.Before, ev.After), orDash(cmdmain.OneLine(ev.Reason)))
+				orDash(join(" · ", orDefault(ev.AssetTag, ev.Device), orDefault(ev.SubjectName, ev.Subject))), auditChange(ev.Before, ev.After), orDash(cmdmain.OneLine(ev.Reason)))
 		}
 		tw.Flush()
 	})

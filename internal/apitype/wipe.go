@@ -94,13 +94,18 @@ type Event struct {
 	Actor  string    `json:"actor"`  // user name, "agent:<device>", "server"
 	Action string    `json:"action"` // "state", "enrol", "wipe_requested", "certificate"…
 	Device string    `json:"device,omitempty"`
+	// AssetTag is the device's asset tag, for people.
+	AssetTag string `json:"asset_tag,omitempty"`
 	// Subject is what the event is about besides a device: "kit:<id>",
-	// "loan:<id>", "venue:<id>", "user:<id>".
-	Subject string          `json:"subject,omitempty"`
-	Before  json.RawMessage `json:"before,omitempty"`
-	After   json.RawMessage `json:"after,omitempty"`
-	Reason  string          `json:"reason,omitempty"`
-	Hash    string          `json:"hash"` // sha256 over the previous event's hash and this event
+	// "venue:<id>", "user:<id>".
+	Subject string `json:"subject,omitempty"`
+	// SubjectName names the subject for people: the kit's label, the
+	// venue's or the user's name.
+	SubjectName string          `json:"subject_name,omitempty"`
+	Before      json.RawMessage `json:"before,omitempty"`
+	After       json.RawMessage `json:"after,omitempty"`
+	Reason      string          `json:"reason,omitempty"`
+	Hash        string          `json:"hash"` // sha256 over the previous event's hash and this event
 }
 
 // ServerKey is the answer of GET /api/v1/server-key: the public key that

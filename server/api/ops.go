@@ -419,52 +419,94 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request, _ fleet.Principal) {
 		return
 	}
 	slices.Reverse(evs)
-	writeJSON(w, http.StatusOK, toEvents(evs))
+	writeJSON(w, http.StatusOK, a.newNames().events(evs))
 }
 
 // names looks up the kit labels and venue names of one answer, each at
 // most once. A name that cannot be read is left out: it decorates an
 // answer and does not fail it.
 type names struct {
-	a      *API
-	kits   map[string]string
-	venues map[string]string
+	a       *API
+	kits    map[string]string
+	venues  map[string]string
+	devices map[string]string // asset tags
+	users   map[string]string
 }
 
 func (a *API) newNames() *names {
-	return &names{a: a, kits: map[string]string{}, venues: map[string]string{}}
+	return &names{a: a, kits: map[string]string{}, venues: map[string]string{}, devices: map[string]string{}, users: map[string]string{}}
+}
+
+// cached returns the name of id from cache, reading it with read the first
+// time; a record that cannot be read is logged and named "".
+func (n *names) cached(cache map[string]string, what, id string, read func(string) (string, error)) string {
+	if id == "" {
+		return ""
+	}
+	name, ok := cache[id]
+	if !ok {
+		var err error
+		if name, err = read(id); err != nil {
+			n.a.log.Warn("read name", "of", what, "id", id, "err", err)
+		}
+		cache[id] = name
+	}
+	return name
+}
+
+func (n *names) device(id string) string {
+	return n.cached(n.devices, "device", id, func(id string) (string, error) {
+		d, err := n.a.cfg.Fleet.Device(id)
+		return d.AssetTag, err
+	})
+}
+
+func (n *names) user(id string) string {
+	return n.cached(n.users, "user", id, func(id string) (string, error) {
+		u, err := n.a.cfg.Fleet.User(id)
+		return u.Name, err
+	})
+}
+
+// subject names an audit event's subject ("kit:k…") for people.
+func (n *names) subject(s string) string {
+	kind, id, _ := strings.Cut(s, ":")
+	switch kind {
+	case "kit":
+		return n.kit(id)
+	case "venue":
+		return n.venue(id)
+	case "user":
+		return n.user(id)
+	}
+	return ""
+}
+
+// events converts audit events, naming their device and subject.
+func (n *names) events(evs []fleet.AuditEvent) []apitype.Event {
+	out := make([]apitype.Event, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, apitype.Event{
+			Seq: e.Seq, At: e.At, Actor: e.Actor, Action: e.Action,
+			Device: e.Device, AssetTag: n.device(e.Device), Subject: e.Subject, SubjectName: n.subject(e.Subject),
+			Before: e.Before, After: e.After, Reason: e.Reason, Hash: e.Hash,
+		})
+	}
+	return out
 }
 
 func (n *names) kit(id string) string {
-	if id == "" {
-		return ""
-	}
-	label, ok := n.kits[id]
-	if !ok {
+	return n.cached(n.kits, "kit", id, func(id string) (string, error) {
 		k, err := n.a.cfg.Fleet.Kit(id)
-		if err != nil {
-			n.a.log.Warn("read kit label", "kit", id, "err", err)
-		}
-		label = k.Label
-		n.kits[id] = label
-	}
-	return label
+		return k.Label, err
+	})
 }
 
 func (n *names) venue(id string) string {
-	if id == "" {
-		return ""
-	}
-	name, ok := n.venues[id]
-	if !ok {
+	return n.cached(n.venues, "venue", id, func(id string) (string, error) {
 		v, err := n.a.cfg.Fleet.Venue(id)
-		if err != nil {
-			n.a.log.Warn("read venue name", "venue", id, "err", err)
-		}
-		name = v.Name
-		n.venues[id] = name
-	}
-	return name
+		return v.Name, err
+	})
 }
 
 // devices converts devices with their telemetry summary and names, reading

@@ -276,18 +276,7 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, _ fleet.Princ
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toEvents(evs))
-}
-
-func toEvents(evs []fleet.AuditEvent) []apitype.Event {
-	out := make([]apitype.Event, 0, len(evs))
-	for _, e := range evs {
-		out = append(out, apitype.Event{
-			Seq: e.Seq, At: e.At, Actor: e.Actor, Action: e.Action, Device: e.Device, Subject: e.Subject,
-			Before: e.Before, After: e.After, Reason: e.Reason, Hash: e.Hash,
-		})
-	}
-	return out
+	writeJSON(w, http.StatusOK, a.newNames().events(evs))
 }
 
 // verifyAudit answers GET /api/v1/audit/verify: 200 with ok false and the
