@@ -376,6 +376,7 @@ func (d *Device) Net(context.Context) wire.Net {
 	n.DefaultRoute = "wwan0"
 	n.Cellular = []wire.Cellular{{
 		Modem: "0", Manufacturer: d.m.modem.Manufacturer, Model: d.m.modem.Model, IMEI: d.imei,
+		ICCID: "8933" + d.imei, // a French SIM (89 33…), one per device
 		State: "connected", Operator: op.name, OperatorCode: op.code, AccessTech: "lte",
 		SignalPercent: ptr(round(clamp((rsrp+120)*100/45, 0, 100))),
 		RSRP:          ptr(rsrp), RSRQ: ptr(round(-3 - 17*(-75-rsrp)/45)), SINR: ptr(round(25 - 30*(-75-rsrp)/45)),
