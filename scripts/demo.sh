@@ -69,8 +69,42 @@ for _ in $(seq 1 150); do
 	sleep 0.2
 done
 
-# A simulated laptop to try the wipe cycle on (the first laptop is this machine).
-tag=$(valise devices list --class laptop --json | grep -o '"asset_tag": *"[^"]*"' | sed -n '2s/.*"\([^"]*\)"$/\1/p')
+# Daily operations, on the first run: venues, people, kits of simulated
+# devices, and one kit wiped, provisioned and lent, so that every view has
+# something to show.
+tags() { valise devices list --class "$1" --json | grep -o '"asset_tag": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'; }
+mkdir -p "$dir/tokens"
+if [ -z "$(valise kits list --json | grep -o '"id"' | head -1)" ]; then
+	echo "demo: creating venues, people and kits, and lending Kit 01 (first run only)"
+	valise venues add --name "France Services Baugé" --kind france_services --commune "Baugé-en-Anjou" --insee 49018 --lat 47.5414 --lon -0.1044 >/dev/null
+	valise venues add --name "Médiathèque de Seiches" --kind mediatheque --commune "Seiches-sur-le-Loir" --insee 49333 >/dev/null
+	valise venues add --name "Mairie de Durtal" --kind mairie --commune "Durtal" --insee 49127 >/dev/null
+	for person in "awa:Awa Diallo:mediateur" "karim:Karim Benali:mediateur" "lea:Léa Martin:logistics" "camille:Camille Roux:technician"; do
+		IFS=: read -r short name role <<<"$person"
+		file="$dir/tokens/$short.token"
+		valise users add --name "$name" --role "$role" --json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' >"$file"
+		chmod 600 "$file"
+	done
+	mapfile -t laptops < <(tags laptop | tail -n +2) # the first laptop is this machine
+	mapfile -t tablets < <(tags tablet)
+	mapfile -t hotspots < <(tags hotspot)
+	for i in 1 2 3 4; do
+		kit="Kit 0$i"
+		valise kits create --label "$kit" --home "France Services Baugé" --accessory "chargeurs x3" --accessory "sacoche" --accessory "câbles USB-C" >/dev/null
+		valise kits add "$kit" "${laptops[@]:$(((i - 1) * 3)):3}" "${tablets[$((i - 1))]}" "${hotspots[$((i - 1))]}" >/dev/null
+	done
+	for tag in $(valise kits show "Kit 01" --json | grep -o '"asset_tag": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'); do
+		valise wipe "$tag" --yes --wait >/dev/null || echo "demo: wiping $tag failed" >&2
+	done
+	for tag in "${laptops[@]:0:3}"; do valise provision "$tag" --profile laptop-linux --wait >/dev/null || echo "demo: provisioning $tag failed" >&2; done
+	valise provision "${tablets[0]}" --profile tablet-android --wait >/dev/null || echo "demo: provisioning ${tablets[0]} failed" >&2
+	valise provision "${hotspots[0]}" --profile hotspot-openwrt --wait >/dev/null || echo "demo: provisioning ${hotspots[0]} failed" >&2
+	VALISE_TOKEN=$(cat "$dir/tokens/awa.token") valise loans checkout "Kit 01" --venue "Mairie de Durtal" --due "$(date -d '+7 days' +%F)" >/dev/null ||
+		echo "demo: lending Kit 01 failed; see valise kits show 'Kit 01'" >&2
+fi
+
+# A simulated laptop of Kit 02 to try the wipe cycle on.
+tag=$(valise kits show "Kit 02" --json | grep -o '"asset_tag": *"[^"]*"' | sed -n '1s/.*"\([^"]*\)"$/\1/p')
 tag=${tag:-VAL-0002}
 
 cat <<MSG
@@ -89,12 +123,24 @@ In another shell:
   $bin/valise devices show VAL-0001
   $bin/valise devices list --class hotspot --json
 
-and the wipe-before-reuse cycle on a simulated laptop (its disk is a real file, really overwritten):
+the kits, their loans and venues (Kit 01 is out with Awa Diallo, médiateur; the others wait for a wipe):
+
+  $bin/valise kits list
+  $bin/valise kits show "Kit 01"
+  $bin/valise loans list --open
+  VALISE_TOKEN=\$(cat $dir/tokens/awa.token) $bin/valise loans checkin "Kit 01" --missing "sacoche"
+  $bin/valise loans checkout "Kit 02" --to "Karim Benali" --venue "Médiathèque de Seiches" --due $(date -d '+14 days' +%F)   # refused: not wiped
+  $bin/valise audit list --kit "Kit 01"
+
+and the wipe-before-reuse cycle on a simulated laptop of Kit 02 (its disk is a real file, really overwritten):
 
   $bin/valise wipe $tag --yes --wait
   $bin/valise certificate show $tag --pdf $tag.pdf
   $bin/valise provision $tag --profile laptop-linux --wait
   $bin/valise devices history $tag
+
+Tokens of the demo's people (médiateurs Awa and Karim, Léa for logistics, Camille the
+technician) are in $dir/tokens/.
 
 Ctrl-C stops the demo; its data stays in $dir/.
 MSG
