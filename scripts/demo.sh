@@ -111,7 +111,7 @@ cat <<MSG
 
 Valise demo is running ($(valise devices list --json | grep -o '"id"' | wc -l) devices, ${n:-0} online).
 
-  API and dashboard   $url
+  Dashboard and API   $url/  (sign in with a token of $dir/tokens/ or $dir/admin.token)
   Admin token         $dir/admin.token
   Metrics             $url/metrics
   Logs                $dir/server.log, $dir/agent.log, $dir/simulate.log
