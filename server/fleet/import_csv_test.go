@@ -218,6 +218,17 @@ func TestImportedDeviceIsMatchedAtEnrolment(t *testing.T) {
 	}
 }
 
+func TestImportedHotspotIsMatchedByIMEI(t *testing.T) {
+	e := newImportEnv(t)
+	e.mustImport(t, "devices", snipeIT)
+	lost, _ := e.fleet.Device("CD-0102")
+	hilink := wire.Inventory{Class: wire.ClassHotspot, Modems: []wire.Modem{{Manufacturer: "Huawei", Model: "E5576-320", IMEI: "860123456789012"}}}
+	en := e.enroll(t, e.token(t, wire.ClassHotspot, 1), hilink)
+	if !en.Known || en.Device.ID != lost.ID || en.Device.AssetTag != "CD-0102" || en.Device.State != fleet.StateLost {
+		t.Errorf("hotspot enrolled as %s %s %s (known %v), want the imported %s CD-0102, still lost", en.Device.ID, en.Device.AssetTag, en.Device.State, en.Known, lost.ID)
+	}
+}
+
 func TestImportedDeviceInAKit(t *testing.T) {
 	e := newImportEnv(t)
 	e.clock.Add(-48 * time.Hour)
