@@ -40,9 +40,10 @@ are understood, its other columns skipped):
 
 A row that names an existing device (by asset tag or serial), venue (by
 name) or kit (by label) updates it; an empty cell leaves its field as it
-is. A new device needs its asset tag and starts in intake (or maintenance,
-lost or retired, from its status): it is wiped before it goes out. An
-export imports back as rows that change nothing.`
+is, and an enrolled device keeps the class and state it has. A new device
+needs its asset tag and starts in intake (or maintenance, lost or retired,
+from its status): it is wiped before it goes out. An export imports back
+as rows that change nothing.`
 
 func (e *env) importCommand() *cli.Command {
 	return &cli.Command{

@@ -265,9 +265,10 @@ func deviceSummary(d Device, venue string) map[string]string {
 // Errors list them. dryRun validates only. Logistics and admins only.
 //
 // A row whose asset tag or serial matches a device updates its
-// descriptive fields (manufacturer, model, class, venue, origin; a serial
-// only when the device has none), never its state; an empty cell leaves
-// its field as it is. Any other row makes a device, which needs its asset
+// descriptive fields (manufacturer, model, venue, origin; its class until
+// it enrols, when its enrolment token decides; a serial only when the
+// device has none), never its state; an empty cell leaves its field as it
+// is. Any other row makes a device, which needs its asset
 // tag (the label on it: devices without one get theirs at enrolment); it
 // starts in intake, or in maintenance, lost or retired as its status
 // says, and its serial goes in its fingerprint, so that the agent that
@@ -403,7 +404,9 @@ func (f *Fleet) ImportDevices(by Principal, rows []DeviceRow, dryRun bool) (Impo
 			if len(*errs) > n {
 				continue
 			}
-			d.Class = cmp.Or(class, d.Class)
+			if d.EnrolledAt.IsZero() { // an enrolled device's class is its enrolment token's
+				d.Class = cmp.Or(class, d.Class)
+			}
 			d.Vendor, d.Model, d.Supplier = cmp.Or(vendor, d.Vendor), cmp.Or(model, d.Model), cmp.Or(supplier, d.Supplier)
 			if !r.PurchasedOn.IsZero() {
 				d.PurchasedOn = r.PurchasedOn

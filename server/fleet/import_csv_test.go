@@ -208,13 +208,14 @@ func TestImportedDeviceIsMatchedAtEnrolment(t *testing.T) {
 	if !imported.EnrolledAt.IsZero() || !en.Device.EnrolledAt.Equal(e.clock.Now()) {
 		t.Errorf("enrolled at %v after import, %v after enrolment", imported.EnrolledAt, en.Device.EnrolledAt)
 	}
-	// The enrolled fingerprint keeps matching a re-import by serial.
-	rep := e.mustImport(t, "devices", "serial,model\n"+inv.System.Serial+",ThinkPad T480s\n")
+	// The enrolled fingerprint keeps matching a re-import by serial; the
+	// class stays the enrolment token's.
+	rep := e.mustImport(t, "devices", "serial,model,category\n"+inv.System.Serial+",ThinkPad T480s,Desktops\n")
 	if rep.Updated != 1 || rep.Created != 0 {
 		t.Errorf("re-import %+v", rep)
 	}
-	if d, _ := e.fleet.Device("CD-0201"); d.Model != "ThinkPad T480s" || d.State != fleet.StateIntake {
-		t.Errorf("after re-import: model %q state %s", d.Model, d.State)
+	if d, _ := e.fleet.Device("CD-0201"); d.Model != "ThinkPad T480s" || d.State != fleet.StateIntake || d.Class != wire.ClassLaptop {
+		t.Errorf("after re-import: model %q state %s class %s", d.Model, d.State, d.Class)
 	}
 }
 
