@@ -59,7 +59,9 @@ func (p *pagedFleet) Kits(after string, limit int) ([]fleet.KitStatus, error) {
 	return out, nil
 }
 
-func (p *pagedFleet) Loans(fleet.Principal, fleet.LoanFilter) ([]fleet.LoanStatus, error) { return nil, nil }
+func (p *pagedFleet) Loans(fleet.Principal, fleet.LoanFilter) ([]fleet.LoanStatus, error) {
+	return nil, nil
+}
 
 func TestExportPages(t *testing.T) {
 	p := &pagedFleet{calls: map[string]int{}}
