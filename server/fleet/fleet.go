@@ -337,6 +337,15 @@ func (f *Fleet) Device(ref string) (Device, error) {
 	return d, nil
 }
 
+// DeviceCounts returns how many devices are in each lifecycle state.
+func (f *Fleet) DeviceCounts() (map[State]int, error) {
+	c, err := f.cfg.Store.DeviceCounts()
+	if err != nil {
+		return nil, fmt.Errorf("count devices: %w", err)
+	}
+	return c, nil
+}
+
 // Devices returns the devices that match filter, sorted by asset tag: a
 // page of them when filter has a Limit.
 func (f *Fleet) Devices(filter Filter) ([]Device, error) {

@@ -201,6 +201,9 @@ type OpsStore interface {
 	// Loans returns the loans q selects, newest OutAt first, through the
 	// narrowest index q allows (see LoanQuery).
 	Loans(q LoanQuery) ([]Loan, error)
+	// DeviceCounts returns how many devices are in each state, from
+	// counters kept with every write.
+	DeviceCounts() (map[State]int, error)
 	// DeviceList returns the devices f selects in CompareAssetTags order,
 	// after f.After, at most f.Limit (0: all). With f.State set it reads
 	// only that state's index; a page costs O(page).

@@ -95,7 +95,50 @@ func indexDeviceList(tx *bolt.Tx, old *fleet.Device, d fleet.Device) error {
 	if err := states.Put(stateKey(d), nil); err != nil {
 		return fmt.Errorf("index device %s: %w", d.ID, err)
 	}
-	return nil
+	if old != nil && old.State == d.State {
+		return nil
+	}
+	counts := tx.Bucket(bucketDeviceCount)
+	if old != nil {
+		if err := addCount(counts, old.State, -1); err != nil {
+			return err
+		}
+	}
+	return addCount(counts, d.State, 1)
+}
+
+// addCount adds delta to the number of devices in state s.
+func addCount(counts *bolt.Bucket, s fleet.State, delta int64) error {
+	if s == "" {
+		return nil // a record written without a state (only tests do)
+	}
+	var n int64
+	if v := counts.Get([]byte(s)); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	if n += delta; n < 0 {
+		return fmt.Errorf("count of %s devices: %w: below zero", s, ErrCorrupt)
+	}
+	return counts.Put([]byte(s), be64(uint64(n)))
+}
+
+// DeviceCounts returns how many devices are in each lifecycle state; a
+// state without devices is absent. It reads counters kept with every
+// write, not the devices.
+func (s *Store) DeviceCounts() (map[fleet.State]int, error) {
+	out := map[fleet.State]int{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDeviceCount).ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("count of %s devices: %w: %d bytes", k, ErrCorrupt, len(v))
+			}
+			if n := binary.BigEndian.Uint64(v); n > 0 {
+				out[fleet.State(k)] = int(n)
+			}
+			return nil
+		})
+	})
+	return out, err
 }
 
 // DeviceList returns the devices f selects in fleet.CompareAssetTags

@@ -49,10 +49,12 @@ func putDevices(t testing.TB, s *Store, ds ...fleet.Device) {
 }
 
 // checkListIndexes fails unless the order and state indexes hold exactly
-// one entry per stored device, where its tag and state put it.
+// one entry per stored device, where its tag and state put it, and the
+// counters of devices by state match the devices.
 func checkListIndexes(t *testing.T, s *Store) {
 	t.Helper()
 	var wantOrder, wantState, gotOrder, gotState []string
+	wantCounts := map[fleet.State]int{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketDevices).ForEach(func(_, v []byte) error {
 			var d fleet.Device
@@ -61,6 +63,9 @@ func checkListIndexes(t *testing.T, s *Store) {
 			}
 			wantOrder = append(wantOrder, string(orderKey(d)))
 			wantState = append(wantState, string(stateKey(d)))
+			if d.State != "" {
+				wantCounts[d.State]++
+			}
 			return nil
 		})
 		if err != nil {
@@ -89,6 +94,13 @@ func checkListIndexes(t *testing.T, s *Store) {
 	}
 	if diff := gocmp.Diff(wantState, gotState); diff != "" {
 		t.Errorf("state index (-want +got):\n%s", diff)
+	}
+	counts, err := s.DeviceCounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff(wantCounts, counts); diff != "" {
+		t.Errorf("device counts (-want +got):\n%s", diff)
 	}
 }
 

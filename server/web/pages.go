@@ -73,31 +73,27 @@ type dashboardData struct {
 	WatchFrom   int
 }
 
-// dashboard shows the whole fleet at a glance. Every figure comes from a
-// bounded page of the store: past it, a count reads "500+".
+// dashboard shows the whole fleet at a glance. Devices are counted by
+// the store's counters; every other figure comes from a bounded page of
+// the store: past it, a count reads "500+".
 func (w *Web) dashboard(rw http.ResponseWriter, r *http.Request, q *req) {
 	var d dashboardData
-	byState := map[fleet.State][]fleet.Device{}
+	counts, err := w.cfg.Fleet.DeviceCounts()
+	if err != nil {
+		w.fail(rw, r, q, err)
+		return
+	}
 	for _, s := range fleet.States {
-		devs, err := w.cfg.Fleet.Devices(fleet.Filter{State: s, Limit: countPage + 1})
-		if err != nil {
-			w.fail(rw, r, q, err)
-			return
-		}
-		c := count{N: min(len(devs), countPage), Over: len(devs) > countPage}
-		byState[s] = devs[:c.N]
-		d.DeviceTotal.N += c.N
-		d.DeviceTotal.Over = d.DeviceTotal.Over || c.Over
-		if c.N > 0 {
-			d.Devices = append(d.Devices, stateCount{State: s, Count: c})
+		if n := counts[s]; n > 0 {
+			d.Devices = append(d.Devices, stateCount{State: s, Count: count{N: n}})
+			d.DeviceTotal.N += n
 		}
 	}
-	for _, s := range d.Devices {
-		if s.State == fleet.StateNeedsWipe {
-			d.NeedsWipeN = s.Count
-		}
+	d.NeedsWipeN = count{N: counts[fleet.StateNeedsWipe]}
+	if d.NeedsWipe, err = w.cfg.Fleet.Devices(fleet.Filter{State: fleet.StateNeedsWipe, Limit: shortList}); err != nil {
+		w.fail(rw, r, q, err)
+		return
 	}
-	d.NeedsWipe = byState[fleet.StateNeedsWipe][:min(shortList, len(byState[fleet.StateNeedsWipe]))]
 
 	kits, err := w.cfg.Fleet.Kits("", countPage+1)
 	if err != nil {
@@ -134,17 +130,22 @@ func (w *Web) dashboard(rw http.ResponseWriter, r *http.Request, q *req) {
 	// bounded number of them.
 	reads := 0
 	for _, s := range []fleet.State{fleet.StateOnLoan, fleet.StateReady, fleet.StateMaintenance, fleet.StateProvisioning, fleet.StateNeedsWipe} {
-		for _, dev := range byState[s] {
-			var health *float64
-			if reads < watchReads {
-				reads++
-				sum, err := w.cfg.Telemetry.Summary(dev.ID)
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					w.fail(rw, r, q, err)
-					return
-				}
-				health = sum.BatteryHealth
+		if reads >= watchReads {
+			break
+		}
+		devs, err := w.cfg.Fleet.Devices(fleet.Filter{State: s, Limit: watchReads - reads})
+		if err != nil {
+			w.fail(rw, r, q, err)
+			return
+		}
+		for _, dev := range devs {
+			reads++
+			sum, err := w.cfg.Telemetry.Summary(dev.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				w.fail(rw, r, q, err)
+				return
 			}
+			health := sum.BatteryHealth
 			var why []string
 			if health != nil && *health < weakBattery {
 				why = append(why, "batterie à "+pct(health)+" de sa capacité d’origine")
