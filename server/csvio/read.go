@@ -36,7 +36,7 @@ const (
 	// file is written in one transaction, during which the server's other
 	// writes wait: 20,000 new devices take a few seconds in a new store,
 	// 100,000 nearly a minute, as bbolt's pages split only at commit.
-	MaxRows = 20_000
+	MaxRows = fleet.MaxImportRows
 )
 
 // Column is a column a kind of file may have.
