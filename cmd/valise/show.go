@@ -31,10 +31,16 @@ func (e *env) printDevice(out io.Writer, d apitype.DeviceDetail) {
 		row(w, "Hostname", d.Hostname)
 	}
 	if d.Kit != "" {
-		row(w, "Kit", d.Kit)
+		row(w, "Kit", orDefault(d.KitLabel, d.Kit))
+	}
+	if d.Loan != "" {
+		row(w, "Loan", d.Loan)
 	}
 	if d.Venue != "" {
-		row(w, "Venue", d.Venue)
+		row(w, "Venue", orDefault(d.VenueName, d.Venue))
+	}
+	if origin := join(" · ", d.Supplier, e.dayOf(d.PurchasedOn, "bought "), e.dayOf(d.WarrantyEnd, "warranty until ")); origin != "" {
+		row(w, "Origin", origin)
 	}
 	row(w, "Enrolled", e.when(d.EnrolledAt))
 	if d.LastSeen != nil && !d.LastSeen.IsZero() {
@@ -456,4 +462,12 @@ func (e *env) printCollectorErrors(w io.Writer, d apitype.DeviceDetail) {
 		}
 		row(w, r.Name, cmdmain.OneLine(r.Error))
 	}
+}
+
+// dayOf is prefix and the date of t in the CLI's zone, or "" for nil.
+func (e *env) dayOf(t *time.Time, prefix string) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return prefix + t.In(e.loc).Format("2006-01-02")
 }

@@ -65,6 +65,11 @@ type Device struct {
 	VenueName string `json:"venue_name,omitempty"`
 	// Loan is the id of the open loan the device is out on.
 	Loan string `json:"loan,omitempty"`
+	// Supplier, PurchasedOn and WarrantyEnd are the device's origin, as an
+	// import gave them.
+	Supplier    string     `json:"supplier,omitempty"`
+	PurchasedOn *time.Time `json:"purchased_on,omitempty"`
+	WarrantyEnd *time.Time `json:"warranty_end,omitempty"`
 	// HardwareChanged is set when a re-enrolment matched this device with
 	// other parts (disk, RAM, serial) than before.
 	HardwareChanged bool `json:"hardware_changed,omitempty"`

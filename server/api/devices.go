@@ -97,12 +97,21 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, _ fleet.Princi
 	writeJSON(w, http.StatusOK, out)
 }
 
+// timeOrNil is t, or nil when t is zero.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
 // toDevice merges a fleet device with its telemetry summary.
 func toDevice(d fleet.Device, s store.Summary, reported bool) apitype.Device {
 	out := apitype.Device{
 		ID: d.ID, AssetTag: d.AssetTag, Class: d.Class, State: string(d.State),
 		Vendor: d.Vendor, Model: d.Model, Serial: d.Serial, Hostname: d.Hostname,
 		EnrolledAt: d.EnrolledAt, Kit: d.Kit, Venue: d.Venue, Loan: d.Loan, HardwareChanged: d.HardwareChanged,
+		Supplier: d.Supplier, PurchasedOn: timeOrNil(d.PurchasedOn), WarrantyEnd: timeOrNil(d.WarrantyEnd),
 	}
 	if reported {
 		out.Online = s.Online
@@ -135,6 +144,8 @@ func (a *API) showDevice(w http.ResponseWriter, r *http.Request, _ fleet.Princip
 		return
 	}
 	detail := apitype.DeviceDetail{Device: toDevice(d, s, reported), Reported: s.Reported}
+	n := a.newNames()
+	detail.KitLabel, detail.VenueName = n.kit(d.Kit), n.venue(d.Venue)
 	for _, n := range d.Notes {
 		detail.Notes = append(detail.Notes, apitype.Note{At: n.At, Kind: n.Kind, Text: n.Text})
 	}
