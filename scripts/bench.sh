@@ -59,7 +59,7 @@ scale_fleet=$(sed -n 's/.*scale fleet: //p' "$work/scale.txt" | head -1)
 for b in NeedsWipe OverdueLoans KitReadiness Checkout; do
 	declare "p50_$b=$(metric "$work/scale.txt" "BenchmarkScale$b" p50-ms)" "p99_$b=$(metric "$work/scale.txt" "BenchmarkScale$b" p99-ms)"
 done
-page_NeedsWipe=$(metric "$work/scale.txt" BenchmarkScaleNeedsWipe devices/page)
+page_NeedsWipe=$(printf %.0f "$(metric "$work/scale.txt" BenchmarkScaleNeedsWipe devices/page)")
 
 echo "bench: binaries"
 make -s build BIN="$work/bin" >/dev/null
