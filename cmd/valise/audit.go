@@ -126,16 +126,7 @@ const maxChange = 72
 // change as "needs_wipe → wiping", a kit, loan, user or venue by what
 // names it.
 func auditChange(before, after json.RawMessage) string {
-	b, a := auditValue(before), auditValue(after)
-	switch {
-	case b == "" && a == "":
-		return dash
-	case b == "":
-		return a
-	case a == "":
-		return b + " → " + dash
-	}
-	return b + " → " + a
+	return arrow(auditValue(before), auditValue(after))
 }
 
 // namingKeys are the fields that name an object of the audit log, in the

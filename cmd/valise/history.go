@@ -66,7 +66,12 @@ func (e *env) printLifecycle(c *cli.Context, ref string, evs []apitype.Event, wi
 
 // change shows an event's before and after: "needs_wipe → wiping".
 func change(before, after json.RawMessage) string {
-	b, a := eventValue(before), eventValue(after)
+	return arrow(eventValue(before), eventValue(after))
+}
+
+// arrow shows a before and an after as "b → a", with a dash for a side
+// that is empty.
+func arrow(b, a string) string {
 	switch {
 	case b == "" && a == "":
 		return dash

@@ -115,50 +115,44 @@ func refuseOnLoan(k Kit) error {
 // one kit at most; a kit on loan cannot change; lost and retired devices
 // cannot join. All devices join, or none.
 func (f *Fleet) AddToKit(by Principal, kit string, devices []string) (Kit, error) {
-	if len(devices) == 0 {
-		return Kit{}, fmt.Errorf("%w: name at least one device", ErrInvalid)
-	}
-	return f.changeKit(by, kit, "change", func(l lookup, k *Kit) error {
-		if err := refuseOnLoan(*k); err != nil {
-			return err
-		}
-		for _, ref := range devices {
-			d, err := l.device(ref)
+	return f.moveDevices(by, kit, devices, func(l lookup, k *Kit, d *Device) (bool, error) {
+		switch {
+		case d.Kit == k.ID:
+			return false, nil
+		case d.Kit != "":
+			other, err := l.tx.Kit(d.Kit)
 			if err != nil {
-				return err
+				return false, err
 			}
-			switch {
-			case d.Kit == k.ID:
-				continue
-			case d.Kit != "":
-				other, err := l.tx.Kit(d.Kit)
-				if err != nil {
-					return err
-				}
-				return fmt.Errorf("%w: %s is already in %s; remove it from there first", ErrConflict, d.AssetTag, other.Label)
-			case d.State == StateLost || d.State == StateRetired || d.State == StateOnLoan:
-				return fmt.Errorf("%w: %s is %s and cannot join a kit", ErrConflict, d.AssetTag, d.State)
-			case len(k.Devices) >= maxKitDevices:
-				return fmt.Errorf("%w: a kit holds at most %d devices", ErrInvalid, maxKitDevices)
-			}
-			d.Kit, d.UpdatedAt = k.ID, f.now()
-			k.Devices = append(k.Devices, d.ID)
-			if err := l.tx.PutDevice(d); err != nil {
-				return err
-			}
-			if err := f.audit(l.tx, AuditEvent{
-				Actor: by.Name, Action: ActionKitDevices, Device: d.ID, Subject: "kit:" + k.ID,
-				Before: jsonString(""), After: jsonString(k.ID),
-			}); err != nil {
-				return err
-			}
+			return false, fmt.Errorf("%w: %s is already in %s; remove it from there first", ErrConflict, d.AssetTag, other.Label)
+		case d.State == StateLost || d.State == StateRetired || d.State == StateOnLoan:
+			return false, fmt.Errorf("%w: %s is %s and cannot join a kit", ErrConflict, d.AssetTag, d.State)
+		case len(k.Devices) >= maxKitDevices:
+			return false, fmt.Errorf("%w: a kit holds at most %d devices", ErrInvalid, maxKitDevices)
 		}
-		return nil
+		d.Kit = k.ID
+		k.Devices = append(k.Devices, d.ID)
+		return true, nil
 	})
 }
 
 // RemoveFromKit takes devices out of a kit that is not on loan.
 func (f *Fleet) RemoveFromKit(by Principal, kit string, devices []string) (Kit, error) {
+	return f.moveDevices(by, kit, devices, func(l lookup, k *Kit, d *Device) (bool, error) {
+		i := slices.Index(k.Devices, d.ID)
+		if i < 0 {
+			return false, fmt.Errorf("%w: %s is not in %s", ErrInvalid, d.AssetTag, k.Label)
+		}
+		k.Devices = slices.Delete(k.Devices, i, i+1)
+		d.Kit = ""
+		return true, nil
+	})
+}
+
+// moveDevices runs move on each device named, for a kit that is not on
+// loan, inside one transaction; each device move says it changed is
+// written and audited.
+func (f *Fleet) moveDevices(by Principal, kit string, devices []string, move func(l lookup, k *Kit, d *Device) (bool, error)) (Kit, error) {
 	if len(devices) == 0 {
 		return Kit{}, fmt.Errorf("%w: name at least one device", ErrInvalid)
 	}
@@ -171,18 +165,21 @@ func (f *Fleet) RemoveFromKit(by Principal, kit string, devices []string) (Kit, 
 			if err != nil {
 				return err
 			}
-			i := slices.Index(k.Devices, d.ID)
-			if i < 0 {
-				return fmt.Errorf("%w: %s is not in %s", ErrInvalid, d.AssetTag, k.Label)
+			before := d.Kit
+			changed, err := move(l, k, &d)
+			if err != nil {
+				return err
 			}
-			k.Devices = slices.Delete(k.Devices, i, i+1)
-			d.Kit, d.UpdatedAt = "", f.now()
+			if !changed {
+				continue
+			}
+			d.UpdatedAt = f.now()
 			if err := l.tx.PutDevice(d); err != nil {
 				return err
 			}
 			if err := f.audit(l.tx, AuditEvent{
 				Actor: by.Name, Action: ActionKitDevices, Device: d.ID, Subject: "kit:" + k.ID,
-				Before: jsonString(k.ID), After: jsonString(""),
+				Before: jsonString(before), After: jsonString(d.Kit),
 			}); err != nil {
 				return err
 			}
