@@ -386,7 +386,7 @@ func (f *Fleet) ImportDevices(by Principal, rows []DeviceRow, dryRun bool) (Impo
 				if byTag != "" && serial != "" && bySerial == "" && cur.Serial != "" && cur.Serial != serial && cur.Serial != imei {
 					errs.add(r.Line, "serial", "%s has serial %s, not %s", cur.AssetTag, cur.Serial, raw)
 				}
-				d, before = cur, deviceSummary(cur, venueName(l, cur.Venue))
+				d, before = cur, deviceSummary(cur, venueName(l.tx, cur.Venue))
 				if d.Serial == "" && serial != "" {
 					setSerial(&d, serial, imei, cmp.Or(class, d.Class))
 				}
@@ -414,7 +414,7 @@ func (f *Fleet) ImportDevices(by Principal, rows []DeviceRow, dryRun bool) (Impo
 			if !r.WarrantyEnd.IsZero() {
 				d.WarrantyEnd = r.WarrantyEnd
 			}
-			vname := venueName(l, d.Venue)
+			vname := venueName(l.tx, d.Venue)
 			if venue != nil {
 				d.Venue, vname = venue.ID, venue.Name
 			}
@@ -498,18 +498,6 @@ func setSerial(d *Device, serial, imei, class string) {
 	}
 	d.Fingerprint.AssetTag = d.AssetTag
 	d.Fingerprint = d.Fingerprint.Normalize()
-}
-
-// venueName returns the name of the venue with this id, or "".
-func venueName(l lookup, id string) string {
-	if id == "" {
-		return ""
-	}
-	v, err := l.tx.Venue(id)
-	if err != nil {
-		return id
-	}
-	return v.Name
 }
 
 // freeDeviceID returns a device id no device has.

@@ -168,20 +168,18 @@ func (f *Fleet) newUser(tx Tx, name string, role Role, by string) (User, string,
 	return u, secret, nil
 }
 
-// venueNameOf is the name of the venue with this id, for certificates and
-// messages; "" for none, the id itself for a venue since removed.
-func venueNameOf(tx Tx, id string) (string, error) {
+// venueName is the name of the venue with this id, for certificates,
+// audit events and messages: "" for none, the id itself for a venue that
+// cannot be read.
+func venueName(tx Tx, id string) string {
 	if id == "" {
-		return "", nil
+		return ""
 	}
 	v, err := tx.Venue(id)
-	if errors.Is(err, ErrNotFound) {
-		return id, nil
-	}
 	if err != nil {
-		return "", err
+		return id
 	}
-	return v.Name, nil
+	return v.Name
 }
 
 // CreateUser adds a person and makes their API token, whose secret is

@@ -139,16 +139,12 @@ func (f *Fleet) RequestWipes(by Principal, spec WipeSpec) ([]WipeJob, error) {
 			if err != nil {
 				return err
 			}
-			venue, err := venueNameOf(tx, d.Venue)
-			if err != nil {
-				return err
-			}
 			j := WipeJob{
 				ID: jobID, Device: d.ID, AssetTag: d.AssetTag, State: JobRequested,
 				RequestedBy: by.Name, RequestedAt: now, UpdatedAt: now, ExpiresAt: now.Add(f.cfg.WipeCommandTTL),
 				Args: wire.WipeArgs{
 					Job: jobID, Method: spec.Method, Verify: spec.Verify, Operator: by.Name,
-					SourceVenue: venue, Destination: spec.Destination, PrevHash: d.LastCertHash,
+					SourceVenue: venueName(tx, d.Venue), Destination: spec.Destination, PrevHash: d.LastCertHash,
 				},
 			}
 			if err := tx.PutWipeJob(j); err != nil {
