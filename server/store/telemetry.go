@@ -88,18 +88,46 @@ type series struct {
 	Last  int64 `json:"last"`  // newest slot, Unix ns
 }
 
-func (r *summaryRec) summary() Summary {
-	s := Summary{
+// summaryView is the part of a stored summaryRec that readers need. The
+// writer's bookkeeping (presence and battery times, history series) is
+// left undecoded: lists and pages read hundreds of summaries, and decoding
+// the series was half their cost. Its JSON names must stay those of
+// summaryRec (a test compares them).
+type summaryView struct {
+	LastSeen      time.Time            `json:"last_seen"`
+	Online        bool                 `json:"online"`
+	OnlineSince   time.Time            `json:"online_since,omitzero"`
+	BatteryHealth *float64             `json:"battery_health,omitempty"`
+	BatteryCharge *float64             `json:"battery_charge,omitempty"`
+	Reported      map[string]time.Time `json:"reported,omitempty"`
+}
+
+// decodeSummary decodes the stored summary v of device.
+func decodeSummary(device string, v []byte) (Summary, error) {
+	var r summaryView
+	if err := json.Unmarshal(v, &r); err != nil {
+		return Summary{}, fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, device, err)
+	}
+	return Summary{
 		LastSeen: r.LastSeen, Online: r.Online, OnlineSince: r.OnlineSince,
-		BatteryHealth: r.BatteryHealth, BatteryCharge: r.BatteryCharge,
-	}
-	if len(r.Reported) > 0 {
-		s.Reported = make(map[string]time.Time, len(r.Reported))
-		for k, v := range r.Reported {
-			s.Reported[k] = v
-		}
-	}
-	return s
+		BatteryHealth: r.BatteryHealth, BatteryCharge: r.BatteryCharge, Reported: r.Reported,
+	}, nil
+}
+
+// liveView is the part of a stored summaryRec that Live needs, and
+// cellView the part of a net report: an overdue-loan list reads them for
+// every device of every loan.
+type liveView struct {
+	LastSeen      time.Time `json:"last_seen"`
+	Online        bool      `json:"online"`
+	BatteryHealth *float64  `json:"battery_health,omitempty"`
+	BatteryCharge *float64  `json:"battery_charge,omitempty"`
+}
+
+type cellView struct {
+	Cellular []struct {
+		ICCID string `json:"iccid"`
+	} `json:"cellular"`
 }
 
 // telemetry is the in-memory side of the telemetry buckets: the replay
@@ -357,12 +385,9 @@ func (s *Store) Summary(device string) (Summary, error) {
 		if v == nil {
 			return fmt.Errorf("summary of %s: %w", device, ErrNotFound)
 		}
-		var r summaryRec
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, device, err)
-		}
-		sum = r.summary()
-		return nil
+		var err error
+		sum, err = decodeSummary(device, v)
+		return err
 	})
 	return sum, err
 }
@@ -379,11 +404,11 @@ func (s *Store) SummariesOf(devices []string) (map[string]Summary, error) {
 			if v == nil {
 				continue
 			}
-			var r summaryRec
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, id, err)
+			sum, err := decodeSummary(id, v)
+			if err != nil {
+				return err
 			}
-			out[id] = r.summary()
+			out[id] = sum
 		}
 		return nil
 	})
@@ -397,11 +422,11 @@ func (s *Store) Summaries() (map[string]Summary, error) {
 	out := make(map[string]Summary)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSummary).ForEach(func(k, v []byte) error {
-			var r summaryRec
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, k, err)
+			sum, err := decodeSummary(string(k), v)
+			if err != nil {
+				return err
 			}
-			out[string(k)] = r.summary()
+			out[string(k)] = sum
 			return nil
 		})
 	})
@@ -547,7 +572,7 @@ func (s *Store) Live(device string) (fleet.Live, error) {
 		if v == nil {
 			return nil
 		}
-		var r summaryRec
+		var r liveView
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, device, err)
 		}
@@ -559,7 +584,7 @@ func (s *Store) Live(device string) (fleet.Live, error) {
 		if len(v) < 8 {
 			return nil
 		}
-		var n wire.Net
+		var n cellView
 		if err := json.Unmarshal(v[8:], &n); err != nil {
 			return fmt.Errorf("%w: latest net of %s: %v", ErrCorrupt, device, err)
 		}
