@@ -73,22 +73,18 @@ func (f *Fleet) gate(tx Tx, d Device) error {
 // imported evidence), about d.
 func (f *Fleet) verifyStored(d Device, rec CertRecord, file []byte) (certificate.Certificate, error) {
 	pub := f.cfg.ServerKey.Public().(ed25519.PublicKey)
-	var probe certificate.File
-	c, probe, err := certificate.Verify(file, certificate.VerifyOptions{ServerKey: pub})
+	// Verify checks the device signature with the key the file names;
+	// whose key that is, is checked here, once.
+	c, signed, err := certificate.Verify(file, certificate.VerifyOptions{ServerKey: pub})
 	if err != nil {
 		return c, err
 	}
-	var devKey ed25519.PublicKey
 	if rec.External {
-		devKey = pub
-	} else {
-		if !slices.Contains(d.DeviceKeys, probe.DeviceKey) && probe.DeviceKey != d.DeviceKey {
-			return c, fmt.Errorf("%w: signed by %s, which is not a key of %s", certificate.ErrDeviceKey, probe.DeviceKey, d.AssetTag)
+		if serverKey := base64.StdEncoding.EncodeToString(pub); signed.DeviceKey != serverKey {
+			return c, fmt.Errorf("%w: imported evidence signed by %s, not by this server's key %s", certificate.ErrDeviceKey, signed.DeviceKey, serverKey)
 		}
-		devKey, _ = decodeKey(probe.DeviceKey)
-	}
-	if c, _, err = certificate.Verify(file, certificate.VerifyOptions{ServerKey: pub, DeviceKey: devKey}); err != nil {
-		return c, err
+	} else if !slices.Contains(d.DeviceKeys, signed.DeviceKey) && signed.DeviceKey != d.DeviceKey {
+		return c, fmt.Errorf("%w: signed by %s, which is not a key of %s", certificate.ErrDeviceKey, signed.DeviceKey, d.AssetTag)
 	}
 	if c.Asset.DeviceID != d.ID {
 		return c, fmt.Errorf("%w: the certificate is about device %q, not %s", certificate.ErrContent, c.Asset.DeviceID, d.ID)
