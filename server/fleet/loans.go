@@ -441,7 +441,7 @@ func (f *Fleet) Checkin(by Principal, req CheckinRequest) (LoanStatus, error) {
 	if err != nil {
 		return LoanStatus{}, err
 	}
-	return f.statusOf(loan, f.now()), nil
+	return f.statuses([]Loan{loan}, f.now())[0], nil
 }
 
 // checkin is what a check-in request says, resolved against the loan.
@@ -516,25 +516,45 @@ func (f *Fleet) returned(tx Tx, d *Device, actor string, at time.Time, to State,
 	return f.transition(tx, d, to, actor, reason)
 }
 
-// statusOf adds what is true now to a loan: overdue, and which devices
-// have been silent too long.
-func (f *Fleet) statusOf(l Loan, now time.Time) LoanStatus {
-	st := LoanStatus{Loan: l}
-	if !l.Open() {
-		return st
-	}
-	st.Overdue = now.After(l.DueAt)
-	for _, ld := range l.Devices {
-		lv, err := f.liveOf(ld.ID)
-		if err != nil {
-			f.log.Error("read telemetry", "device", ld.ID, "err", err)
-			continue
-		}
-		if silentSince(lv, l.OutAt, now) > f.cfg.LostAfter {
-			st.PossiblyLost = append(st.PossiblyLost, ld.AssetTag)
+// statuses adds what is true now to loans: overdue, and which devices of
+// open loans have been silent too long. The last-seen times of every
+// device out come in one read.
+func (f *Fleet) statuses(loans []Loan, now time.Time) []LoanStatus {
+	var ids []string
+	for _, l := range loans {
+		if l.Open() {
+			for _, ld := range l.Devices {
+				ids = append(ids, ld.ID)
+			}
 		}
 	}
-	return st
+	seen, known := map[string]time.Time{}, true
+	if len(ids) > 0 && f.cfg.Telemetry != nil {
+		var err error
+		if seen, err = f.cfg.Telemetry.LastSeen(ids); err != nil {
+			// Flag nothing rather than every device: say it in the log.
+			f.log.Error("read last seen of devices on loan", "err", err)
+			known = false
+		}
+	}
+	sts := make([]LoanStatus, 0, len(loans))
+	for _, l := range loans {
+		st := LoanStatus{Loan: l}
+		if l.Open() {
+			st.Overdue = now.After(l.DueAt)
+			for _, ld := range l.Devices {
+				if !known {
+					break
+				}
+				last, ok := seen[ld.ID]
+				if silentSince(Live{Reported: ok, LastSeen: last}, l.OutAt, now) > f.cfg.LostAfter {
+					st.PossiblyLost = append(st.PossiblyLost, ld.AssetTag)
+				}
+			}
+		}
+		sts = append(sts, st)
+	}
+	return sts
 }
 
 // Loans returns the loans filter selects, newest first. A médiateur sees
@@ -585,11 +605,7 @@ func (f *Fleet) Loans(by Principal, filter LoanFilter) ([]LoanStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list loans: %w", err)
 	}
-	out := make([]LoanStatus, 0, len(loans))
-	for _, l := range loans {
-		out = append(out, f.statusOf(l, now))
-	}
-	return out, nil
+	return f.statuses(loans, now), nil
 }
 
 // LoanStatus returns one loan. A médiateur may see only their own.
@@ -608,5 +624,5 @@ func (f *Fleet) LoanStatus(by Principal, id string) (LoanStatus, error) {
 	if by.Role == RoleMediateur && l.Borrower != by.ID {
 		return LoanStatus{}, fmt.Errorf("%w: loan %s is not yours", ErrForbidden, id)
 	}
-	return f.statusOf(l, f.now()), nil
+	return f.statuses([]Loan{l}, f.now())[0], nil
 }

@@ -271,6 +271,9 @@ type Telemetry interface {
 	// Live returns what the device last said of itself; the zero Live
 	// when it never reported.
 	Live(device string) (Live, error)
+	// LastSeen returns when each device was last heard from, for many
+	// devices at once; one that never reported is not in the map.
+	LastSeen(devices []string) (map[string]time.Time, error)
 	// LatestInventory returns the device's newest inventory and false
 	// when it never sent one.
 	LatestInventory(device string) (wire.Inventory, bool, error)

@@ -183,13 +183,21 @@ func putDevice(tx *bolt.Tx, d fleet.Device) error {
 	case !isNotFound(err):
 		return err
 	}
-	if owner := tags.Get([]byte(d.AssetTag)); owner != nil && !bytes.Equal(owner, id) {
+	// Entries that already say the right thing are not written again: a
+	// write dirties its page, and each dirty page costs the commit.
+	owner := tags.Get([]byte(d.AssetTag))
+	if owner != nil && !bytes.Equal(owner, id) {
 		return fmt.Errorf("put device %s: %w: asset tag %s belongs to %s", d.ID, ErrInvalid, d.AssetTag, owner)
 	}
-	if err := tags.Put([]byte(d.AssetTag), id); err != nil {
-		return err
+	if owner == nil {
+		if err := tags.Put([]byte(d.AssetTag), id); err != nil {
+			return err
+		}
 	}
 	for _, k := range keys {
+		if bytes.Equal(idents.Get([]byte(k)), id) {
+			continue
+		}
 		if err := idents.Put([]byte(k), id); err != nil {
 			return err
 		}

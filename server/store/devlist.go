@@ -77,23 +77,23 @@ func validTag(tag string) string {
 // put them (nil: d is new) to where d belongs.
 func indexDeviceList(tx *bolt.Tx, old *fleet.Device, d fleet.Device) error {
 	order, states := tx.Bucket(bucketDeviceOrder), tx.Bucket(bucketDeviceState)
-	if old != nil {
-		if ok, nk := orderKey(*old), orderKey(d); !bytes.Equal(ok, nk) {
-			if err := order.Delete(ok); err != nil {
+	for _, idx := range []struct {
+		b      *bolt.Bucket
+		wanted func(fleet.Device) []byte
+	}{{order, orderKey}, {states, stateKey}} {
+		nk := idx.wanted(d)
+		if old != nil {
+			ok := idx.wanted(*old)
+			if bytes.Equal(ok, nk) {
+				continue // in place already
+			}
+			if err := idx.b.Delete(ok); err != nil {
 				return err
 			}
 		}
-		if ok, nk := stateKey(*old), stateKey(d); !bytes.Equal(ok, nk) {
-			if err := states.Delete(ok); err != nil {
-				return err
-			}
+		if err := idx.b.Put(nk, nil); err != nil {
+			return fmt.Errorf("index device %s: %w", d.ID, err)
 		}
-	}
-	if err := order.Put(orderKey(d), nil); err != nil {
-		return fmt.Errorf("index device %s: %w", d.ID, err)
-	}
-	if err := states.Put(stateKey(d), nil); err != nil {
-		return fmt.Errorf("index device %s: %w", d.ID, err)
 	}
 	if old != nil && old.State == d.State {
 		return nil

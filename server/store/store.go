@@ -99,7 +99,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+	// The freelist is not written at each commit (it is rebuilt when the
+	// file opens): a fleet's file has thousands of free pages, and writing
+	// their list was a large part of every small commit.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType, NoFreelistSync: true,
+	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: %w (is another valise-server running on it?)", path, ErrLocked)

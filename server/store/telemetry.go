@@ -562,6 +562,33 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// LastSeen returns when each of devices was last heard from, read in one
+// transaction; a device that never reported is not in the map.
+func (s *Store) LastSeen(devices []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(devices))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSummary)
+		for _, id := range devices {
+			v := b.Get([]byte(id))
+			if v == nil {
+				continue
+			}
+			var r struct {
+				LastSeen time.Time `json:"last_seen"`
+			}
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, id, err)
+			}
+			out[id] = r.LastSeen
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("last seen: %w", err)
+	}
+	return out, nil
+}
+
 // Live returns what device last said of itself, as daily operations need
 // it (see fleet.Live): its summary and its latest connectivity report.
 // A device that never reported gives the zero Live.
