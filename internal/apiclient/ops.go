@@ -195,7 +195,8 @@ func (c *Client) Checkin(ctx context.Context, kit string, req apitype.CheckinReq
 	return l, err
 }
 
-// Loans lists loans, newest first.
+// Loans lists loans, newest first: every page of them, or only the first
+// f.Limit.
 func (c *Client) Loans(ctx context.Context, f LoanFilter) ([]apitype.Loan, error) {
 	if f.Limit < 0 {
 		return nil, fmt.Errorf("loans: limit must not be negative")
@@ -212,14 +213,26 @@ func (c *Client) Loans(ctx context.Context, f LoanFilter) ([]apitype.Loan, error
 			q.Set(k, v)
 		}
 	}
+	loans := []apitype.Loan{}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
+		if err := c.do(ctx, http.MethodGet, "/api/v1/loans", q, nil, &loans); err != nil {
+			return nil, err
+		}
+		return nonNil(loans), nil
 	}
-	loans := []apitype.Loan{}
-	if err := c.do(ctx, http.MethodGet, "/api/v1/loans", q, nil, &loans); err != nil {
+	err := c.pages(ctx, "/api/v1/loans", q, func(data []byte) error {
+		var page []apitype.Loan
+		if err := c.decode(http.MethodGet, "/api/v1/loans", data, &page); err != nil {
+			return err
+		}
+		loans = append(loans, page...)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return nonNil(loans), nil
+	return loans, nil
 }
 
 // Loan returns one loan.

@@ -302,6 +302,30 @@ func TestKitsPagesThrough(t *testing.T) {
 	}
 }
 
+func TestLoansPagesThrough(t *testing.T) {
+	loan := func(id string) string {
+		return `{"id":"` + id + `","kit":"k1","kit_label":"Kit 01","borrower":"u1","borrower_name":"Awa","venue":"v1","venue_name":"Mairie","devices":[],"out_at":"2026-11-01T10:00:00Z","due_at":"2026-11-08T10:00:00Z","by":"Awa","overdue":true}`
+	}
+	srv, queries := pagedServer(t, map[string]string{
+		"":   "[" + loan("l3") + "," + loan("l2") + "]",
+		"l2": "[" + loan("l1") + "]",
+	}, map[string]string{"": "l2"})
+	loans, err := newClient(t, srv.URL).Loans(context.Background(), LoanFilter{Overdue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range loans {
+		ids = append(ids, l.ID)
+	}
+	if diff := cmp.Diff([]string{"l3", "l2", "l1"}, ids); diff != "" {
+		t.Errorf("loans (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"/api/v1/loans?overdue=true", "/api/v1/loans?after=l2&overdue=true"}, *queries); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
 func TestPagesStopWhenTheServerRepeatsItself(t *testing.T) {
 	srv, queries := pagedServer(t, map[string]string{"": "[]", "VAL-0002": "[]"},
 		map[string]string{"": "VAL-0002", "VAL-0002": "VAL-0002"})

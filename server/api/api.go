@@ -44,7 +44,7 @@
 //	POST /api/v1/kits/{ref}/restock      logistics      apitype.RestockRequest -> apitype.Kit
 //	POST /api/v1/kits/{ref}/checkout     mediateur, logistics  apitype.CheckoutRequest -> 201 apitype.Loan; 409 with one detail per blocking device
 //	POST /api/v1/kits/{ref}/checkin      mediateur, logistics  apitype.CheckinRequest -> apitype.Loan
-//	GET  /api/v1/loans                   every role (a médiateur sees their own)  ?open=true&overdue=true&user=&venue=&kit=&limit=N -> []apitype.Loan, newest first
+//	GET  /api/v1/loans                   every role (a médiateur sees their own)  ?open=true&overdue=true&user=&venue=&kit=&after=LOAN&limit=N -> []apitype.Loan, newest first; a full page has X-Next-After
 //	GET  /api/v1/loans/{id}              every role (a médiateur, their own: another's is 404) -> apitype.Loan
 //	POST /api/v1/assignments             logistics      apitype.AssignRequest -> []apitype.Device
 //	POST /api/v1/devices/{ref}/state     logistics, technician  apitype.SetStateRequest -> apitype.Device (which states whom: fleet.SetState)

@@ -25,9 +25,9 @@ const (
 	maxAuditPage     = 1000
 )
 
-// HeaderNextAfter is the header of a full page of devices or kits: the
-// asset tag or label to ask the next page after (?after=), absent on the
-// last page.
+// HeaderNextAfter is the header of a full page of devices, kits or loans:
+// the asset tag, label or loan id to ask the next page after (?after=),
+// absent on the last page.
 const HeaderNextAfter = "X-Next-After"
 
 // createUser answers POST /api/v1/users with the user and, this once,
@@ -268,7 +268,7 @@ func (a *API) checkin(w http.ResponseWriter, r *http.Request, p fleet.Principal)
 // loans newest first. A médiateur sees only their own, whatever the filter.
 func (a *API) listLoans(w http.ResponseWriter, r *http.Request, p fleet.Principal) {
 	q := r.URL.Query()
-	filter := fleet.LoanFilter{User: q.Get("user"), Venue: q.Get("venue"), Kit: q.Get("kit")}
+	filter := fleet.LoanFilter{User: q.Get("user"), Venue: q.Get("venue"), Kit: q.Get("kit"), After: q.Get("after")}
 	var err error
 	if filter.Open, err = boolParam(q, "open"); err != nil {
 		a.fail(w, r, err)
@@ -286,6 +286,9 @@ func (a *API) listLoans(w http.ResponseWriter, r *http.Request, p fleet.Principa
 	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	if len(loans) == filter.Limit {
+		w.Header().Set(HeaderNextAfter, loans[len(loans)-1].ID)
 	}
 	out := make([]apitype.Loan, 0, len(loans))
 	for _, l := range loans {

@@ -47,7 +47,9 @@ type LoanFilter struct {
 	User    string
 	Venue   string
 	Kit     string
-	Limit   int
+	// After is the id of the loan a page starts after; Limit bounds it.
+	After string
+	Limit int
 }
 
 // RefusedError is a refusal that lists each reason: the blocking devices
@@ -564,7 +566,7 @@ func (f *Fleet) Loans(by Principal, filter LoanFilter) ([]LoanStatus, error) {
 		return nil, fmt.Errorf("%w: limit must not be negative", ErrInvalid)
 	}
 	now := f.now()
-	q := LoanQuery{Open: filter.Open || filter.Overdue, Limit: filter.Limit}
+	q := LoanQuery{Open: filter.Open || filter.Overdue, After: strings.ToLower(strings.TrimSpace(filter.After)), Limit: filter.Limit}
 	if filter.Overdue {
 		q.DueBefore = now
 	}

@@ -260,7 +260,9 @@ type LoanQuery struct {
 	Kit       string
 	User      string
 	Venue     string
-	// Limit bounds the answer; 0 means no bound.
+	// After is the id of the loan the page starts after, in the order
+	// of the answer; Limit bounds the answer (0: no bound).
+	After string
 	Limit int
 }
 

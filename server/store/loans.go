@@ -149,7 +149,12 @@ func (s *Store) Loans(q fleet.LoanQuery) ([]fleet.Loan, error) {
 		loans := tx.Bucket(bucketLoans)
 		// take decodes the loan id and keeps it if q matches; it reports
 		// whether the page is full.
+		skipping := q.After != ""
 		take := func(id []byte) (bool, error) {
+			if skipping { // up to and including the loan the page starts after
+				skipping = string(id) != q.After
+				return false, nil
+			}
 			var l fleet.Loan
 			if err := getJSON(loans, id, "loan "+string(id), &l); err != nil {
 				if isNotFound(err) {

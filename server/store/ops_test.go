@@ -286,6 +286,10 @@ func TestLoanIndexes(t *testing.T) {
 		}{
 			{"all", fleet.LoanQuery{}, []string{"l5", "l4", "l3", "l2", "l1"}},
 			{"all, limit 2", fleet.LoanQuery{Limit: 2}, []string{"l5", "l4"}},
+			{"all, page after l4", fleet.LoanQuery{After: "l4", Limit: 2}, []string{"l3", "l2"}},
+			{"all, last page", fleet.LoanQuery{After: "l2", Limit: 2}, []string{"l1"}},
+			{"overdue, page after l4", fleet.LoanQuery{DueBefore: now, After: "l4"}, []string{"l2"}},
+			{"user u1, page after l5", fleet.LoanQuery{User: "u1", After: "l5", Limit: 1}, []string{"l2"}},
 			{"open", fleet.LoanQuery{Open: true}, []string{"l5", "l4", "l3", "l2"}},
 			{"overdue", fleet.LoanQuery{DueBefore: now}, []string{"l4", "l2"}},
 			{"overdue, limit 1", fleet.LoanQuery{DueBefore: now, Limit: 1}, []string{"l4"}},
