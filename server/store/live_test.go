@@ -72,3 +72,37 @@ func TestLive(t *testing.T) {
 		}
 	}
 }
+
+func TestLastSeen(t *testing.T) {
+	s, _ := openTemp(t)
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	rs := []Report{
+		netReport(t, "dev-a", 1, at, wire.Net{}),
+		netReport(t, "dev-b", 1, at.Add(time.Minute), wire.Net{}),
+	}
+	if _, err := s.CommitReports(rs, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A connection coming up later is news from the device too.
+	if _, err := s.CommitReports(nil, []Presence{{Device: "dev-a", Online: true, At: at.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LastSeen([]string{"dev-a", "dev-b", "dev-never"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Time{}
+	for _, dev := range []string{"dev-a", "dev-b"} {
+		sum, err := s.Summary(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[dev] = sum.LastSeen
+	}
+	if !want["dev-a"].Equal(at.Add(time.Hour)) {
+		t.Fatalf("summary of dev-a last seen %s", want["dev-a"])
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("LastSeen (-summaries +got):\n%s", diff)
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -35,6 +36,7 @@ func migrate(tx *bolt.Tx, from uint64) error {
 //     Role and CreatedAt from the token), so that each token belongs to a
 //     person that can be listed and disabled;
 //   - the device listing indexes (tag order, state then tag order);
+//   - the last-seen times of devices, out of their summaries;
 //   - the audit index by subject, for events that named one.
 func migrateV2(tx *bolt.Tx) error {
 	tokens := tx.Bucket(bucketAPITokens)
@@ -80,6 +82,19 @@ func migrateV2(tx *bolt.Tx) error {
 			return fmt.Errorf("device %s: %w: %s", k, ErrCorrupt, msg)
 		}
 		return indexDeviceList(tx, nil, d)
+	})
+	if err != nil {
+		return err
+	}
+
+	err = tx.Bucket(bucketSummary).ForEach(func(k, v []byte) error {
+		var r struct {
+			LastSeen time.Time `json:"last_seen"`
+		}
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("summary of %s: %w: %v", k, ErrCorrupt, err)
+		}
+		return putLastSeen(tx, string(k), r.LastSeen)
 	})
 	if err != nil {
 		return err

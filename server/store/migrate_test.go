@@ -35,6 +35,7 @@ func writeV1(t *testing.T, path string) {
 			"dev-a": `{"id":"dev-a","asset_tag":"VAL-0999","class":"hotspot","state":"needs_wipe","fingerprint":{}}`,
 		},
 		"device_tag": {"VAL-1000": "dev-b", "VAL-0999": "dev-a"},
+		"summary":    {"dev-a": `{"last_seen":"2026-10-04T09:30:00Z","online":false}`},
 		"audit": {
 			string(be64(1)): `{"seq":1,"at":"2026-10-03T08:00:00Z","actor":"Awa Diallo","action":"kit_created","subject":"kit:k1","hash":"h1"}`,
 		},
@@ -101,6 +102,10 @@ func TestMigrateV1(t *testing.T) {
 		wipe, err := s.DeviceList(fleet.Filter{State: fleet.StateNeedsWipe})
 		if err != nil || !slices.Equal(tagsOf(wipe), []string{"VAL-0999"}) {
 			t.Errorf("open %d: devices needing a wipe %v, %v", round, tagsOf(wipe), err)
+		}
+		seen, err := s.LastSeen([]string{"dev-a", "dev-b"})
+		if want := time.Date(2026, 10, 4, 9, 30, 0, 0, time.UTC); err != nil || len(seen) != 1 || !seen["dev-a"].Equal(want) {
+			t.Errorf("open %d: last seen %v, %v; want dev-a at %s", round, seen, err, want)
 		}
 		raws, err := s.AuditPage("kit:k1", 0, 0)
 		if err != nil || len(raws) != 1 {

@@ -53,6 +53,7 @@ var (
 	bucketDeviceOrder = []byte("device_order") // tagSortKey(tag) 0x00 device id -> nothing
 	bucketDeviceState = []byte("device_state") // state 0x00 tagSortKey(tag) 0x00 device id -> nothing
 	bucketDeviceCount = []byte("device_count") // state -> be64(number of devices in it)
+	bucketLastSeen    = []byte("last_seen")    // device id -> be64(unix nano of the summary's LastSeen)
 	bucketUsers       = []byte("users")        // user id -> fleet.User JSON
 	bucketUserName    = []byte("user_name")    // NameKey(name) 0x00 user id -> nothing (names are not unique)
 	bucketVenues      = []byte("venues")       // venue id -> fleet.Venue JSON
@@ -73,7 +74,7 @@ var allBuckets = [][]byte{
 	bucketEnrollTokens, bucketAPITokens, bucketLatest, bucketHistory, bucketDedupe, bucketSummary,
 	bucketAudit, bucketAuditDevice, bucketWipeJobs, bucketWipeActive, bucketProvisions,
 	bucketCerts, bucketCertFiles, bucketCertDevice, bucketPending,
-	bucketDeviceOrder, bucketDeviceState, bucketDeviceCount, bucketUsers, bucketUserName, bucketVenues, bucketVenueName,
+	bucketDeviceOrder, bucketDeviceState, bucketDeviceCount, bucketLastSeen, bucketUsers, bucketUserName, bucketVenues, bucketVenueName,
 	bucketKits, bucketKitLabel, bucketLoans, bucketLoanTime, bucketLoanOpen, bucketLoanDue,
 	bucketLoanKit, bucketLoanUser, bucketLoanVenue,
 }

@@ -203,6 +203,9 @@ func (s *Store) CommitReports(rs []Report, presence []Presence) (stored []bool, 
 			if err := c.summary.Put([]byte(dev), b); err != nil {
 				return fmt.Errorf("put summary of %s: %w", dev, err)
 			}
+			if err := putLastSeen(tx, dev, sum.LastSeen); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -562,24 +565,34 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// putLastSeen copies a summary's LastSeen into bucketLastSeen, where
+// lists of loans read it for many devices at once without decoding
+// summaries.
+func putLastSeen(tx *bolt.Tx, device string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if err := tx.Bucket(bucketLastSeen).Put([]byte(device), be64(uint64(unixNano(t)))); err != nil {
+		return fmt.Errorf("put last seen of %s: %w", device, err)
+	}
+	return nil
+}
+
 // LastSeen returns when each of devices was last heard from, read in one
 // transaction; a device that never reported is not in the map.
 func (s *Store) LastSeen(devices []string) (map[string]time.Time, error) {
 	out := make(map[string]time.Time, len(devices))
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSummary)
+		b := tx.Bucket(bucketLastSeen)
 		for _, id := range devices {
 			v := b.Get([]byte(id))
 			if v == nil {
 				continue
 			}
-			var r struct {
-				LastSeen time.Time `json:"last_seen"`
+			if len(v) != 8 {
+				return fmt.Errorf("last seen of %s: %w: %d bytes", id, ErrCorrupt, len(v))
 			}
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("%w: summary of %s: %v", ErrCorrupt, id, err)
-			}
-			out[id] = r.LastSeen
+			out[id] = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
 		}
 		return nil
 	})
