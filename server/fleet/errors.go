@@ -27,6 +27,3 @@ var (
 	// ErrAuditBroken means the audit log's chain does not verify.
 	ErrAuditBroken = errors.New("audit log altered")
 )
-
-// errUnimplemented marks an operation not written yet.
-var errUnimplemented = errors.New("not implemented yet")
