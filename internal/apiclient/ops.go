@@ -280,12 +280,6 @@ func (c *Client) SetState(ctx context.Context, ref string, req apitype.SetStateR
 	return d, err
 }
 
-// Audit returns audit events, newest last: the last limit of the whole
-// log, or of one device.
-func (c *Client) Audit(ctx context.Context, device string, limit int) ([]apitype.Event, error) {
-	return c.AuditPage(ctx, AuditFilter{Device: device, Limit: limit})
-}
-
 // AuditPage returns one page of the audit log, newest last. To read
 // further back, ask again with Before set to the first event's Seq.
 func (c *Client) AuditPage(ctx context.Context, f AuditFilter) ([]apitype.Event, error) {

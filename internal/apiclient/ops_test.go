@@ -188,7 +188,7 @@ func TestOpsRequests(t *testing.T) {
 			name:   "audit of a device",
 			status: http.StatusOK,
 			answer: `[{"seq":4,"at":"2026-11-23T14:00:00Z","actor":"Léa","action":"state","device":"dabc","hash":"ab"}]`,
-			call:   func(c *Client) (any, error) { return c.Audit(ctx, "VAL-0031", 10) },
+			call:   func(c *Client) (any, error) { return c.AuditPage(ctx, AuditFilter{Device: "VAL-0031", Limit: 10}) },
 			want:   []apitype.Event{{Seq: 4, At: created, Actor: "Léa", Action: "state", Device: "dabc", Hash: "ab"}},
 			seen:   seen{Method: "GET", Path: "/api/v1/audit", RawQuery: "device=VAL-0031&limit=10"},
 		},
@@ -196,7 +196,7 @@ func TestOpsRequests(t *testing.T) {
 			name:   "audit of the whole log",
 			status: http.StatusOK,
 			answer: `null`,
-			call:   func(c *Client) (any, error) { return c.Audit(ctx, "", 0) },
+			call:   func(c *Client) (any, error) { return c.AuditPage(ctx, AuditFilter{}) },
 			want:   []apitype.Event{},
 			seen:   seen{Method: "GET", Path: "/api/v1/audit"},
 		},
@@ -400,7 +400,7 @@ func TestOpsRefusedLocally(t *testing.T) {
 			_, err := c.AuditPage(ctx, AuditFilter{Device: "VAL-0001", Kit: "Kit 07"})
 			return err
 		}, "device, kit"},
-		{"negative audit limit", func(c *Client) error { _, err := c.Audit(ctx, "", -1); return err }, "negative"},
+		{"negative audit limit", func(c *Client) error { _, err := c.AuditPage(ctx, AuditFilter{Limit: -1}); return err }, "negative"},
 	}
 	srv, got := fakeServer(t, http.StatusOK, `{}`)
 	c := newClient(t, srv.URL)
