@@ -282,18 +282,6 @@ func args(c *cli.Context, names ...string) ([]string, error) {
 	return pos, nil
 }
 
-// someArgs is args for a command that takes one or more name arguments.
-func someArgs(c *cli.Context, name string) ([]string, error) {
-	pos, err := positional(c)
-	if err != nil {
-		return nil, err
-	}
-	if len(pos) == 0 {
-		return nil, cmdmain.Usagef(c, "missing argument %s", name)
-	}
-	return pos, nil
-}
-
 // positional returns the positional arguments of c, setting the flags
 // written among them.
 func positional(c *cli.Context) ([]string, error) {

@@ -85,12 +85,6 @@ type Row struct {
 // no such column.
 func (r Row) Get(col string) string { return r.cells[col].Value }
 
-// Has reports whether the file has the column.
-func (r Row) Has(col string) bool {
-	_, ok := r.cells[col]
-	return ok
-}
-
 // LineOf returns the line the column's cell starts on, or the row's line.
 func (r Row) LineOf(col string) int {
 	if c, ok := r.cells[col]; ok && c.Line > 0 {

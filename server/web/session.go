@@ -126,13 +126,6 @@ func (s *sessions) drop(id string) {
 	s.mu.Unlock()
 }
 
-// len returns how many sessions are held.
-func (s *sessions) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
 // validCSRF reports whether a form's CSRF token is the session's.
 func validCSRF(sess *session, got string) bool {
 	return sess != nil && got != "" && subtle.ConstantTimeCompare([]byte(sess.csrf), []byte(got)) == 1
