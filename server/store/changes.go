@@ -55,7 +55,11 @@ func (c changeTx) PutAudit(e fleet.AuditEvent) error {
 		return fmt.Errorf("put audit event: %w: seq %d after head %d", ErrInvalid, e.Seq, seq)
 	}
 	key := be64(e.Seq)
-	if err := putJSON(c.tx.Bucket(bucketAudit), key, e); err != nil {
+	audit := c.tx.Bucket(bucketAudit)
+	// The log only grows at its end: full pages, rather than the half-full
+	// ones a split leaves for inserts in the middle, which never come.
+	audit.FillPercent = 1.0
+	if err := putJSON(audit, key, e); err != nil {
 		return err
 	}
 	if err := indexAudit(c.tx, e, key); err != nil {
