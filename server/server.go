@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -278,6 +279,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	dash, err := web.New(web.Config{
 		Fleet: fl, Telemetry: st, Location: loc, Logger: s.log.With("component", "web"), Now: s.cfg.Now,
+		// A public https:// URL served in plain HTTP here is a proxy
+		// ending TLS: the browser speaks HTTPS, the cookie must say so.
+		SecureCookies: strings.HasPrefix(publicURL, "https://"),
 	})
 	if err != nil {
 		ln.Close()

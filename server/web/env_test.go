@@ -62,7 +62,11 @@ type env struct {
 
 func newEnv(t *testing.T) *env { return newEnvTLS(t, false) }
 
-func newEnvTLS(t *testing.T, tls bool) *env {
+func newEnvTLS(t *testing.T, tls bool) *env { return newEnvWith(t, tls, false) }
+
+// newEnvWith serves the dashboard over TLS or not, with SecureCookies or
+// not.
+func newEnvWith(t *testing.T, tls, secureCookies bool) *env {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "valise.db"), store.Options{})
 	if err != nil {
@@ -90,7 +94,7 @@ func newEnvTLS(t *testing.T, tls bool) *env {
 		}
 		e.tokens[role], e.users[role] = secret, u
 	}
-	w, err := web.New(web.Config{Fleet: f, Telemetry: st, Now: c.Now, Location: paris})
+	w, err := web.New(web.Config{Fleet: f, Telemetry: st, Now: c.Now, Location: paris, SecureCookies: secureCookies})
 	if err != nil {
 		t.Fatal(err)
 	}

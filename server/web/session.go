@@ -132,19 +132,19 @@ func validCSRF(sess *session, got string) bool {
 }
 
 // setCookie gives the browser its session cookie: HttpOnly, SameSite
-// strict, Secure over HTTPS, for the whole site, living as long as the
-// browser (the server forgets idle sessions itself).
-func setCookie(w http.ResponseWriter, r *http.Request, id string) {
+// strict, Secure over HTTPS (or always, with secure), for the whole site,
+// living as long as the browser (the server forgets idle sessions itself).
+func setCookie(w http.ResponseWriter, r *http.Request, id string, secure bool) {
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: id, Path: "/",
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure || r.TLS != nil,
 	})
 }
 
 // clearCookie removes the session cookie.
-func clearCookie(w http.ResponseWriter, r *http.Request) {
+func clearCookie(w http.ResponseWriter, r *http.Request, secure bool) {
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure || r.TLS != nil,
 	})
 }

@@ -74,6 +74,10 @@ type Config struct {
 	// Location is the time zone of the dates shown; Europe/Paris by
 	// default.
 	Location *time.Location
+	// SecureCookies marks the session cookie Secure even on requests
+	// that reach this server in plain HTTP: for a dashboard whose public
+	// URL is https:// behind a reverse proxy that ends TLS.
+	SecureCookies bool
 	// Logger, Now and Rand default to a discarding logger, time.Now and
 	// crypto/rand.
 	Logger *slog.Logger
@@ -345,7 +349,7 @@ func (w *Web) signedIn(h pageHandler) http.HandlerFunc {
 		who, err := w.cfg.Fleet.AuthenticateHash(sess.tokenHash)
 		if err != nil {
 			w.sessions.drop(id)
-			clearCookie(rw, r)
+			clearCookie(rw, r, w.cfg.SecureCookies)
 			if errors.Is(err, fleet.ErrUnauthorized) {
 				w.toLogin(rw, r, "Votre jeton n’est plus valable : connectez-vous à nouveau.")
 				return
@@ -442,14 +446,14 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, nil, err)
 		return
 	}
-	setCookie(rw, r, id)
+	setCookie(rw, r, id, w.cfg.SecureCookies)
 	w.log.Info("signed in to the dashboard", "user", who.ID, "role", who.Role)
 	http.Redirect(rw, r, next, http.StatusSeeOther)
 }
 
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request, q *req) {
 	w.sessions.drop(q.id)
-	clearCookie(rw, r)
+	clearCookie(rw, r, w.cfg.SecureCookies)
 	http.Redirect(rw, r, "/login", http.StatusSeeOther)
 }
 

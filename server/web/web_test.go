@@ -132,6 +132,16 @@ func TestSecureCookieOverHTTPS(t *testing.T) {
 	}
 }
 
+func TestSecureCookieBehindAProxy(t *testing.T) {
+	// Plain HTTP here, HTTPS in the browser: a proxy ends TLS.
+	e := newEnvWith(t, false, true)
+	b := e.browser()
+	code, _ := b.post("/login", url.Values{"token": {e.tokens[fleet.RoleLogistics]}})
+	if c := sessionCookie(t, b.header); code != http.StatusSeeOther || c == nil || !c.Secure {
+		t.Fatalf("sign-in behind an HTTPS proxy = %d, cookie %+v, want Secure", code, c)
+	}
+}
+
 func TestDisabledUserIsOutAtOnce(t *testing.T) {
 	e := newEnv(t)
 	b := e.signIn(fleet.RoleLogistics)
