@@ -593,7 +593,7 @@ func toLoan(ls fleet.LoanStatus) apitype.Loan {
 		ID: l.ID, Kit: l.Kit, KitLabel: l.KitLabel, Borrower: l.Borrower, BorrowerName: l.BorrowerName,
 		Venue: l.Venue, VenueName: l.VenueName, Devices: make([]string, 0, len(l.Devices)),
 		OutAt: l.OutAt, DueAt: l.DueAt, By: l.By, ReturnedBy: l.ReturnedBy, Override: l.Override,
-		Warnings: l.Warnings, MissingAccessories: l.MissingAccessories,
+		Warnings: l.Warnings(), MissingAccessories: l.MissingAccessories,
 		Overdue: ls.Overdue, PossiblyLost: ls.PossiblyLost,
 	}
 	for _, d := range l.Devices {

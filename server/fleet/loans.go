@@ -187,7 +187,7 @@ func (f *Fleet) Checkout(by Principal, req CheckoutRequest) (Loan, error) {
 			Venue: venue.ID, VenueName: venue.Name, OutAt: now, DueAt: req.Due.UTC(), By: by.Name, Override: override,
 		}
 		if len(k.Missing) > 0 {
-			loan.Warnings = append(loan.Warnings, "accessories missing since the last check-in: "+strings.Join(k.Missing, ", "))
+			loan.Preflight = append(loan.Preflight, Shortfall{Kind: ShortfallAccessories, Items: slices.Clone(k.Missing)})
 		}
 		devs := make([]Device, 0, len(k.Devices))
 		var blocking []string
@@ -201,7 +201,7 @@ func (f *Fleet) Checkout(by Principal, req CheckoutRequest) (Loan, error) {
 			} else if why != "" {
 				blocking = append(blocking, d.AssetTag+": "+why)
 			}
-			loan.Warnings = append(loan.Warnings, f.preflight(d, p.live[d.ID], now)...)
+			loan.Preflight = append(loan.Preflight, f.preflight(d, p.live[d.ID], now)...)
 			loan.Devices = append(loan.Devices, LoanDevice{ID: d.ID, AssetTag: d.AssetTag, Class: d.Class, Hardware: p.hw[d.ID]})
 			devs = append(devs, d)
 		}
@@ -297,23 +297,28 @@ func (f *Fleet) goOnLoan(tx Tx, d *Device, actor, reason string) error {
 }
 
 // preflight lists the shortfalls of d's live telemetry at checkout.
-func (f *Fleet) preflight(d Device, lv Live, now time.Time) []string {
-	var out []string
+func (f *Fleet) preflight(d Device, lv Live, now time.Time) []Shortfall {
+	var out []Shortfall
+	short := func(kind string) Shortfall { return Shortfall{Kind: kind, AssetTag: d.AssetTag} }
 	switch {
 	case !lv.Reported:
-		out = append(out, d.AssetTag+": has never reported; switch it on and check it connects")
+		out = append(out, short(FlagNeverReported))
 	case now.Sub(lv.LastSeen) > f.cfg.Preflight:
-		out = append(out, fmt.Sprintf("%s: last seen %s ago", d.AssetTag, roundAgo(now.Sub(lv.LastSeen))))
+		s := short(FlagSilent)
+		s.Silent = now.Sub(lv.LastSeen).Truncate(time.Second)
+		out = append(out, s)
 	}
 	if lv.Charge != nil && *lv.Charge < f.cfg.MinCharge {
-		out = append(out, fmt.Sprintf("%s: battery at %.0f %%; charge it before it goes", d.AssetTag, *lv.Charge))
+		s := short(FlagLowCharge)
+		s.Charge = *lv.Charge
+		out = append(out, s)
 	}
 	if d.Class == "hotspot" {
 		switch {
 		case lv.SIM == nil && lv.Reported:
-			out = append(out, d.AssetTag+": reports no cellular modem")
+			out = append(out, short(ShortfallNoModem))
 		case lv.SIM != nil && !*lv.SIM:
-			out = append(out, d.AssetTag+": has no SIM")
+			out = append(out, short(FlagNoSIM))
 		}
 	}
 	return out

@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -147,14 +149,64 @@ type Loan struct {
 	// Override is the reason a logistics user gave to let the kit out
 	// with devices that were not ready.
 	Override string `json:"override,omitempty"`
-	// Warnings are the pre-flight's shortfalls at checkout.
-	Warnings []string `json:"warnings,omitempty"`
+	// Preflight lists what the pre-flight found short at checkout.
+	Preflight []Shortfall `json:"preflight,omitempty"`
 
 	// What the check-in found.
 	MissingAccessories []string         `json:"missing_accessories,omitempty"`
 	MissingDevices     []string         `json:"missing_devices,omitempty"` // device ids
 	Damaged            []Damage         `json:"damaged,omitempty"`
 	HardwareChanges    []HardwareChange `json:"hardware_changes,omitempty"`
+}
+
+// Warnings words the pre-flight's shortfalls in English, one line each.
+func (l Loan) Warnings() []string {
+	out := make([]string, 0, len(l.Preflight))
+	for _, s := range l.Preflight {
+		out = append(out, s.String())
+	}
+	return out
+}
+
+// Shortfall kinds, besides the flags FlagNeverReported, FlagSilent,
+// FlagLowCharge and FlagNoSIM.
+const (
+	ShortfallNoModem     = "no_modem"            // a hotspot reports no cellular modem
+	ShortfallAccessories = "accessories_missing" // since the last check-in
+)
+
+// Shortfall is one warning of a checkout's pre-flight, as data: people
+// read it in English through String, or in their language from its
+// fields.
+type Shortfall struct {
+	Kind string `json:"kind"`
+	// AssetTag is the device it is about; "" for the kit's accessories.
+	AssetTag string `json:"asset_tag,omitempty"`
+	// Silent is how long a FlagSilent device had said nothing.
+	Silent time.Duration `json:"silent,omitempty"`
+	// Charge is the battery charge (%) of a FlagLowCharge device.
+	Charge float64 `json:"charge,omitempty"`
+	// Items are the missing accessories of ShortfallAccessories.
+	Items []string `json:"items,omitempty"`
+}
+
+// String words s in English.
+func (s Shortfall) String() string {
+	switch s.Kind {
+	case FlagNeverReported:
+		return s.AssetTag + ": has never reported; switch it on and check it connects"
+	case FlagSilent:
+		return s.AssetTag + ": last seen " + roundAgo(s.Silent) + " ago"
+	case FlagLowCharge:
+		return fmt.Sprintf("%s: battery at %.0f %%; charge it before it goes", s.AssetTag, s.Charge)
+	case FlagNoSIM:
+		return s.AssetTag + ": has no SIM"
+	case ShortfallNoModem:
+		return s.AssetTag + ": reports no cellular modem"
+	case ShortfallAccessories:
+		return "accessories missing since the last check-in: " + strings.Join(s.Items, ", ")
+	}
+	return strings.TrimPrefix(s.AssetTag+": "+s.Kind, ": ")
 }
 
 // Open reports whether the kit is still out.

@@ -114,8 +114,11 @@ func TestLoanCycle(t *testing.T) {
 		t.Errorf("hardware at checkout: %+v", loan.Devices)
 	}
 	want := []string{"VAL-0001: battery at 35 %; charge it before it goes", "VAL-0002: has never reported; switch it on and check it connects"}
-	if strings.Join(loan.Warnings, "\n") != strings.Join(want, "\n") {
-		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(loan.Warnings, "\n"), strings.Join(want, "\n"))
+	if strings.Join(loan.Warnings(), "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(loan.Warnings(), "\n"), strings.Join(want, "\n"))
+	}
+	if sf := loan.Preflight[0]; sf.Kind != fleet.FlagLowCharge || sf.AssetTag != "VAL-0001" || sf.Charge != 35 {
+		t.Errorf("first shortfall %+v", sf)
 	}
 	for _, id := range []string{o.a.id, o.b.id} {
 		if s := o.state(t, id); s != fleet.StateOnLoan {

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -42,16 +41,7 @@ func frAgo(t, now time.Time) string {
 	if t.IsZero() {
 		return "jamais"
 	}
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return "à l’instant"
-	case d < time.Hour:
-		return fmt.Sprintf("il y a %d min", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("il y a %d h", int(d.Hours()))
-	}
-	return fmt.Sprintf("il y a %d j", int(d.Hours()/24))
+	return frSince(now.Sub(t))
 }
 
 // stateNames are the lifecycle states in French, as a device is feminine
@@ -257,29 +247,36 @@ func bytesFR(n uint64) string {
 	return strings.Replace(s, ".", ",", 1) + " " + units[i]
 }
 
-// warningPatterns turn the fleet's pre-flight warnings into French; a
-// warning that matches none is shown as it is.
-var warningPatterns = []struct {
-	re *regexp.Regexp
-	fr string
-}{
-	{regexp.MustCompile(`^(\S+): has never reported; switch it on and check it connects$`), "$1 : n’a jamais donné de nouvelles ; allumez-le et vérifiez qu’il se connecte"},
-	{regexp.MustCompile(`^(\S+): last seen (\d+) min ago$`), "$1 : vu pour la dernière fois il y a $2 min"},
-	{regexp.MustCompile(`^(\S+): last seen (\d+) h ago$`), "$1 : vu pour la dernière fois il y a $2 h"},
-	{regexp.MustCompile(`^(\S+): last seen (\d+) days ago$`), "$1 : vu pour la dernière fois il y a $2 jours"},
-	{regexp.MustCompile(`^(\S+): battery at (\d+) %; charge it before it goes$`), "$1 : batterie à $2 % ; chargez-le avant le départ"},
-	{regexp.MustCompile(`^(\S+): reports no cellular modem$`), "$1 : aucun modem 4G détecté"},
-	{regexp.MustCompile(`^(\S+): has no SIM$`), "$1 : pas de carte SIM"},
-	{regexp.MustCompile(`^accessories missing since the last check-in: (.*)$`), "accessoires manquants depuis le dernier retour : $1"},
+// frShortfall words a warning of checkout's pre-flight in French.
+func frShortfall(sf fleet.Shortfall) string {
+	switch sf.Kind {
+	case fleet.FlagNeverReported:
+		return sf.AssetTag + " : n’a jamais donné de nouvelles ; allumez-le et vérifiez qu’il se connecte"
+	case fleet.FlagSilent:
+		return sf.AssetTag + " : vu pour la dernière fois " + frSince(sf.Silent)
+	case fleet.FlagLowCharge:
+		return sf.AssetTag + " : batterie à " + pct(&sf.Charge) + " ; chargez-le avant le départ"
+	case fleet.FlagNoSIM:
+		return sf.AssetTag + " : pas de carte SIM"
+	case fleet.ShortfallNoModem:
+		return sf.AssetTag + " : aucun modem 4G détecté"
+	case fleet.ShortfallAccessories:
+		return "accessoires manquants depuis le dernier retour : " + strings.Join(sf.Items, ", ")
+	}
+	return sf.String()
 }
 
-func frWarning(s string) string {
-	for _, p := range warningPatterns {
-		if p.re.MatchString(s) {
-			return p.re.ReplaceAllString(s, p.fr)
-		}
+// frSince says how long ago something was, from its age: "il y a 5 min".
+func frSince(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "à l’instant"
+	case d < time.Hour:
+		return fmt.Sprintf("il y a %d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("il y a %d h", int(d.Hours()))
 	}
-	return s
+	return fmt.Sprintf("il y a %d j", int(d.Hours()/24))
 }
 
 // frChange says what an audit event changed: "à effacer → prête", with

@@ -213,7 +213,7 @@ func (w *Web) parse() error {
 		"kitWhy":    func(kd fleet.KitDevice) string { return kitWhy(kd, w.now(), w.cfg.Location) },
 		"path":      url.PathEscape,
 		"low":       func(v *float64, limit float64) bool { return v != nil && *v < limit },
-		"warning":   frWarning,
+		"shortfall": frShortfall,
 		"num":       num,
 		"yes":       func(b *bool) bool { return b != nil && *b },
 		"change":    frChange,
