@@ -109,12 +109,11 @@ func (f *Fleet) preRead(devices []string, hardware bool) (pre, error) {
 		if !hardware || f.cfg.Telemetry == nil {
 			continue
 		}
-		inv, ok, err := f.cfg.Telemetry.LatestInventory(id)
+		h, ok, err := f.cfg.Telemetry.LatestHardware(id)
 		if err != nil {
-			return p, fmt.Errorf("inventory of %s: %w", id, err)
+			return p, fmt.Errorf("hardware of %s: %w", id, err)
 		}
 		if ok {
-			h := HardwareOf(inv)
 			p.hw[id] = &h
 		}
 	}

@@ -1,10 +1,6 @@
 package fleet
 
-import (
-	"time"
-
-	"github.com/valise-numerique/valise/internal/wire"
-)
+import "time"
 
 // Store is what the fleet needs from storage. Methods report a missing
 // record with an error for which errors.Is(err, ErrNotFound) holds. Values
@@ -276,9 +272,9 @@ type Telemetry interface {
 	// LastSeen returns when each device was last heard from, for many
 	// devices at once; one that never reported is not in the map.
 	LastSeen(devices []string) (map[string]time.Time, error)
-	// LatestInventory returns the device's newest inventory and false
-	// when it never sent one.
-	LatestInventory(device string) (wire.Inventory, bool, error)
+	// LatestHardware returns HardwareOf the device's newest inventory,
+	// and false when it never sent one.
+	LatestHardware(device string) (Hardware, bool, error)
 }
 
 // Live is a device's latest telemetry as operations need it.

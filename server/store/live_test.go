@@ -62,13 +62,13 @@ func TestLive(t *testing.T) {
 		}
 	}
 
-	inv, ok, err := s.LatestInventory("dev-inv")
-	if err != nil || !ok || inv.System.Serial != "PF1ABCDE" || inv.Class != "laptop" {
-		t.Errorf("LatestInventory(dev-inv) = %+v, %v, %v", inv, ok, err)
+	hw, ok, err := s.LatestHardware("dev-inv")
+	if want := (fleet.Hardware{SystemSerial: "PF1ABCDE", MemoryBytes: 8589934592}); err != nil || !ok || !cmp.Equal(hw, want) {
+		t.Errorf("LatestHardware(dev-inv) = %+v, %v, %v; want %+v", hw, ok, err, want)
 	}
 	for _, dev := range []string{"dev-lap", "dev-never"} {
-		if inv, ok, err := s.LatestInventory(dev); err != nil || ok || inv.Class != "" {
-			t.Errorf("LatestInventory(%s) = %+v, %v, %v; want none", dev, inv, ok, err)
+		if hw, ok, err := s.LatestHardware(dev); err != nil || ok || !cmp.Equal(hw, fleet.Hardware{}) {
+			t.Errorf("LatestHardware(%s) = %+v, %v, %v; want none", dev, hw, ok, err)
 		}
 	}
 }

@@ -643,26 +643,46 @@ func (s *Store) Live(device string) (fleet.Live, error) {
 	return l, nil
 }
 
-// LatestInventory returns device's newest inventory (by the agent's
-// clock), and false when it never sent one.
-func (s *Store) LatestInventory(device string) (wire.Inventory, bool, error) {
-	var inv wire.Inventory
+// hardwareView is the part of an inventory that fleet.HardwareOf reads:
+// decoding only it leaves out the NICs, GPUs, memory modules and
+// collector runs a full inventory carries.
+type hardwareView struct {
+	System struct {
+		Serial string `json:"serial"`
+	} `json:"system"`
+	Memory struct {
+		TotalBytes uint64 `json:"total_bytes"`
+	} `json:"memory"`
+	Disks     []wire.Disk        `json:"disks"`
+	Batteries []wire.BatteryInfo `json:"batteries"`
+}
+
+// LatestHardware returns the parts of device's newest inventory that a
+// check-in compares (see fleet.HardwareOf), and false when it never sent
+// an inventory.
+func (s *Store) LatestHardware(device string) (fleet.Hardware, bool, error) {
+	var hv hardwareView
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketLatest).Get(latestKey(device, wire.ChanInventory))
 		if len(v) < 8 {
 			return nil
 		}
-		if err := json.Unmarshal(v[8:], &inv); err != nil {
+		if err := json.Unmarshal(v[8:], &hv); err != nil {
 			return fmt.Errorf("%w: latest inventory of %s: %v", ErrCorrupt, device, err)
 		}
 		found = true
 		return nil
 	})
-	if err != nil {
-		return wire.Inventory{}, false, fmt.Errorf("latest inventory of %s: %w", device, err)
+	if err != nil || !found {
+		if err != nil {
+			err = fmt.Errorf("latest hardware of %s: %w", device, err)
+		}
+		return fleet.Hardware{}, false, err
 	}
-	return inv, found, nil
+	inv := wire.Inventory{Disks: hv.Disks, Batteries: hv.Batteries}
+	inv.System.Serial, inv.Memory.TotalBytes = hv.System.Serial, hv.Memory.TotalBytes
+	return fleet.HardwareOf(inv), true, nil
 }
 
 // The store gives daily operations their telemetry.
