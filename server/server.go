@@ -268,7 +268,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	handler, err := api.New(api.Config{
-		Fleet: fl, Telemetry: st, Health: st, Publisher: pub, Topics: topics, CommandKey: key,
+		Fleet: fl, Telemetry: st, Health: st, Backup: st, Publisher: pub, Topics: topics, CommandKey: key,
 		PublicURL: publicURL, MQTTURL: agentMQTT, CACert: srvTLS.caPEM(), Provisioner: prov,
 		AgentConfig: wire.AgentConfig{Interval: wire.Duration(s.cfg.AgentInterval), InventoryInterval: wire.Duration(s.cfg.AgentInventoryInterval)},
 		Registerer:  reg, Gatherer: reg, Logger: s.log.With("component", "api"), Now: s.cfg.Now,

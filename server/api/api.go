@@ -50,6 +50,7 @@
 //	POST /api/v1/devices/{ref}/state     logistics, technician  apitype.SetStateRequest -> apitype.Device (which states whom: fleet.SetState)
 //	POST /api/v1/import/{kind}           logistics      text/csv body, ?dry_run=true&file=NAME -> apitype.ImportReport (201 when written); bad rows: 400 with one detail per bad field
 //	GET  /api/v1/export/{kind}           logistics      -> text/csv of devices, loans, venues or kits, in the columns import reads
+//	GET  /api/v1/backup                  admin          -> application/octet-stream: a copy of the store as of one read transaction, with its Content-Length
 //	GET  /healthz                        no bearer: "ok" while the store answers
 //	GET  /metrics                        no bearer: Prometheus text format
 //
@@ -124,6 +125,9 @@ type Config struct {
 	// Provisioner renders provisioning bundles; nil makes /provisions
 	// answer 501.
 	Provisioner Provisioner
+	// Backup copies the store for GET /api/v1/backup; nil makes it
+	// answer 501.
+	Backup Backuper
 	// RenderPDF writes a certificate file as PDF; certpdf.Render
 	// by default.
 	RenderPDF func(w io.Writer, file []byte) error
@@ -293,6 +297,7 @@ func New(cfg Config) (*API, error) {
 	a.route("POST /api/v1/devices/{ref}/state", a.auth(a.setState, fleet.RoleLogistics, fleet.RoleTechnician))
 	a.route("POST /api/v1/import/{kind}", a.auth(a.importCSV, fleet.RoleLogistics))
 	a.route("GET /api/v1/export/{kind}", a.auth(a.exportCSV, fleet.RoleLogistics))
+	a.route("GET /api/v1/backup", a.auth(a.backup, fleet.RoleAdmin))
 	a.route("GET /healthz", a.healthz)
 	a.route("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	a.route("/", func(w http.ResponseWriter, r *http.Request) {
