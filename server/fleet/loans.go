@@ -94,19 +94,23 @@ func cleanReason(what, s string) (string, error) {
 // the kit's devices. A device that joined the kit in between is seen as
 // never reported, which only adds a warning.
 type pre struct {
-	live map[string]Live
-	hw   map[string]*Hardware
+	live map[string]Live      // checkout's pre-flight
+	hw   map[string]*Hardware // the hardware compared at check-in
 }
 
-func (f *Fleet) preRead(devices []string, hardware bool) (pre, error) {
+// preRead reads the hardware of devices, and their live telemetry when
+// withLive.
+func (f *Fleet) preRead(devices []string, withLive bool) (pre, error) {
 	p := pre{live: map[string]Live{}, hw: map[string]*Hardware{}}
 	for _, id := range devices {
-		lv, err := f.liveOf(id)
-		if err != nil {
-			return p, err
+		if withLive {
+			lv, err := f.liveOf(id)
+			if err != nil {
+				return p, err
+			}
+			p.live[id] = lv
 		}
-		p.live[id] = lv
-		if !hardware || f.cfg.Telemetry == nil {
+		if f.cfg.Telemetry == nil {
 			continue
 		}
 		h, ok, err := f.cfg.Telemetry.LatestHardware(id)
@@ -359,7 +363,7 @@ func (f *Fleet) Checkin(by Principal, req CheckinRequest) (LoanStatus, error) {
 	if k.Loan == "" {
 		return LoanStatus{}, fmt.Errorf("%w: %s is not out", ErrConflict, k.Label)
 	}
-	p, err := f.preRead(k.Devices, true)
+	p, err := f.preRead(k.Devices, false)
 	if err != nil {
 		return LoanStatus{}, fmt.Errorf("check-in of %s: %w", k.Label, err)
 	}
