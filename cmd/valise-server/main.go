@@ -1,6 +1,8 @@
 // Command valise-server runs the Valise server: the embedded MQTT broker
 // (or a consumer of an external one), the bbolt store, the HTTP JSON API
 // and /metrics, in one process. SIGINT and SIGTERM shut it down cleanly.
+// Its commands backup and restore copy the store out, while the server
+// runs or not, and put a copy back in place, the server stopped.
 //
 // Every flag can also be given as an environment variable (VALISE_DATA,
 // VALISE_HTTP, VALISE_MQTT, VALISE_MQTT_URL, VALISE_PUBLIC_URL…). Exit
@@ -27,10 +29,12 @@ func main() { cmdmain.Main(cmdmain.Reporting("valise-server", run)) }
 // server fails.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	app := &cli.App{
-		Name:      "valise-server",
-		Version:   version,
-		Usage:     "fleet server for Valise: MQTT broker, store and HTTP API",
-		UsageText: "valise-server [--data DIR] [--http ADDR] [--mqtt ADDR] [--mqtt-url URL] [--public-url URL] [--tls] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL]",
+		Name:    "valise-server",
+		Version: version,
+		Usage:   "fleet server for Valise: MQTT broker, store and HTTP API",
+		UsageText: "valise-server [--data DIR] [--http ADDR] [--mqtt ADDR] [--mqtt-url URL] [--public-url URL] [--tls] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL]\n" +
+			"valise-server backup --to FILE [--data DIR] [--server URL]\n" +
+			"valise-server restore FILE [--data DIR]",
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
@@ -68,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				Usage: "MQTT topic prefix (default valise/v1)"},
 			cmdmain.LogLevelFlag(),
 		},
+		Commands: []*cli.Command{backupCommand(stdout), restoreCommand(stdout)},
 		Action: func(c *cli.Context) error {
 			if err := cmdmain.NoArgs(c); err != nil {
 				return err

@@ -51,7 +51,7 @@ func TestUsage(t *testing.T) {
 		{"help", []string{"--help"}, 0, "--mqtt-url"},
 		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
 		{"flag without value", []string{"--data"}, 2, "flag needs an argument"},
-		{"extra argument", []string{"serve"}, 2, `unexpected argument "serve"`},
+		{"unknown command", []string{"serve"}, 2, `unknown command "serve"`},
 		{"bad log level", []string{"--log-level", "loud"}, 2, "--log-level"},
 		{"bad address", []string{"--http", "8080"}, 2, "HTTPAddr"},
 		{"bad mqtt url", []string{"--mqtt-url", "http://broker"}, 2, "MQTTURL"},
