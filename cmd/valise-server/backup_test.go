@@ -15,6 +15,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/valise-numerique/valise/agent/simulate"
 	"github.com/valise-numerique/valise/internal/apiclient"
@@ -281,4 +282,193 @@ func sum(v []int64) int64 {
 		s += x
 	}
 	return s
+}
+
+// newStoreDir makes a data directory with a store holding an admin and a
+// few audit events, the server stopped.
+func newStoreDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	srv, stop := startServer(t, server.Config{DataDir: dir})
+	api := adminClient(t, dir, "http://"+srv.HTTPAddr())
+	for _, name := range []string{"Awa", "Bruno"} {
+		if _, err := api.CreateUser(context.Background(), apitype.UserRequest{Name: name, Role: "logistics"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	return dir
+}
+
+// editStore changes a store file with bbolt directly, as a damaged or
+// foreign file would be.
+func editStore(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBackupWithoutServer(t *testing.T) {
+	dir := newStoreDir(t)
+	file := filepath.Join(t.TempDir(), "b.db")
+	code, out, msg := runCmd(t, "backup", "--data", dir, "--to", file)
+	if code != 0 {
+		t.Fatalf("backup: %s", msg)
+	}
+	if !strings.Contains(out, "read directly (no server runs on "+dir+")") || !strings.Contains(out, "3 users") {
+		t.Errorf("backup said %q", out)
+	}
+	// The copy restores over the store it came from; the old one is kept.
+	code, out, msg = runCmd(t, "restore", "--data", dir, file)
+	if code != 0 {
+		t.Fatalf("restore: %s", msg)
+	}
+	kept, _ := filepath.Glob(filepath.Join(dir, server.StoreFile+".before-restore-*"))
+	if len(kept) != 1 || !strings.Contains(out, "the previous store is kept as "+kept[0]) {
+		t.Errorf("kept %v; restore said %q", kept, out)
+	}
+	if strings.Contains(out, "has no command.key") {
+		t.Errorf("restore warns of missing keys in a directory that has them: %q", out)
+	}
+}
+
+func TestBackupBadInput(t *testing.T) {
+	dir := newStoreDir(t)
+	empty := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no --to", []string{"backup", "--data", dir}, 2, "--to FILE is required"},
+		{"argument", []string{"backup", "--data", dir, "--to", "x.db", "extra"}, 2, `unexpected argument "extra"`},
+		{"bad server URL", []string{"backup", "--data", dir, "--to", "x.db", "--server", "valise:8080"}, 2, "--server"},
+		{"no store", []string{"backup", "--data", empty, "--to", filepath.Join(empty, "x.db")}, 1, "no store to back up in " + empty},
+		{"to a directory", []string{"backup", "--data", dir, "--to", empty}, 1, "is a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, msg := runCmd(t, tt.args...)
+			if code != tt.code || !strings.Contains(msg, tt.msg) {
+				t.Errorf("exit %d %q, want %d and %q", code, msg, tt.code, tt.msg)
+			}
+		})
+	}
+
+	// A running server that the command cannot reach or that refuses.
+	srv, _ := startServer(t, server.Config{DataDir: dir})
+	file := filepath.Join(empty, "b.db")
+	code, _, msg := runCmd(t, "backup", "--data", dir, "--to", file, "--server", "http://127.0.0.1:1")
+	if code != 1 || !strings.Contains(msg, "does not answer at http://127.0.0.1:1 (give its URL with --server)") {
+		t.Errorf("unreachable server: %d %q", code, msg)
+	}
+	api := adminClient(t, dir, "http://"+srv.HTTPAddr())
+	u, err := api.CreateUser(context.Background(), apitype.UserRequest{Name: "Chloé", Role: "technician"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, server.AdminTokenFile), []byte(u.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, server.StoreFile), filepath.Join(other, server.StoreFile)); err != nil {
+		t.Fatal(err)
+	}
+	code, _, msg = runCmd(t, "backup", "--data", other, "--to", file, "--server", "http://"+srv.HTTPAddr())
+	if code != 1 || !strings.Contains(msg, "refused the backup (403): role technician may not GET /api/v1/backup") {
+		t.Errorf("backup with a technician's token: %d %q", code, msg)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("failed backups left %v", entries)
+	}
+}
+
+func TestRestoreBadInput(t *testing.T) {
+	dir := newStoreDir(t)
+	files := t.TempDir()
+	good := filepath.Join(files, "good.db")
+	if code, _, msg := runCmd(t, "backup", "--data", dir, "--to", good); code != 0 {
+		t.Fatal(msg)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(files, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	variant := func(name string, fn func(tx *bolt.Tx) error) string {
+		b, err := os.ReadFile(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := write(name, b)
+		editStore(t, p, fn)
+		return p
+	}
+	foreign := filepath.Join(files, "foreign.db")
+	editStore(t, foreign, func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("etcd")); return err })
+	newer := variant("newer.db", func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, store.SchemaVersion + 1})
+	})
+	tampered := variant("tampered.db", func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		k, v := b.Cursor().First()
+		return b.Put(bytes.Clone(k), bytes.Replace(v, []byte(`"admin"`), []byte(`"intrus"`), 1))
+	})
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no file", []string{"restore", "--data", dir}, 2, "give the backup FILE"},
+		{"two files", []string{"restore", good, good, "--data", dir}, 2, "unexpected argument"},
+		{"missing", []string{"restore", filepath.Join(files, "none.db"), "--data", dir}, 1, "none.db: no such file"},
+		{"empty", []string{"restore", write("empty.db", nil), "--data", dir}, 1, "not a Valise store: the file is empty"},
+		{"text", []string{"restore", write("notes.txt", bytes.Repeat([]byte("valise\n"), 2000)), "--data", dir}, 1, "not a Valise store: not a bbolt database file"},
+		{"directory", []string{"restore", files, "--data", dir}, 1, "not a regular file"},
+		{"foreign bbolt", []string{"restore", foreign, "--data", dir}, 1, `not a Valise store: a bbolt file without the store's "meta" bucket`},
+		{"newer schema", []string{"restore", newer, "--data", dir}, 1, fmt.Sprintf("unknown schema version: file has schema %d", store.SchemaVersion+1)},
+		{"tampered audit", []string{"restore", tampered, "--data", dir}, 1, "audit log altered: event 1 was altered: its content does not match its hash"},
+		{"the store itself", []string{"restore", filepath.Join(dir, server.StoreFile), "--data", dir}, 1, "is the store itself"},
+	}
+	storeBytes := func() []byte {
+		b, err := os.ReadFile(filepath.Join(dir, server.StoreFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	orig := storeBytes()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, msg := runCmd(t, tt.args...)
+			if code != tt.code || !strings.Contains(msg, tt.msg) {
+				t.Errorf("exit %d %q, want %d and %q", code, msg, tt.code, tt.msg)
+			}
+			if !bytes.Equal(storeBytes(), orig) {
+				t.Fatal("a refused restore changed the store")
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 4 {
+				t.Errorf("data directory holds %d files after a refused restore", len(entries))
+			}
+		})
+	}
+
+	startServer(t, server.Config{DataDir: dir})
+	code, _, msg := runCmd(t, "restore", good, "--data", dir)
+	if code != 1 || !strings.Contains(msg, "a valise-server runs on "+dir+": stop it before restoring") {
+		t.Errorf("restore under a running server: %d %q", code, msg)
+	}
 }
