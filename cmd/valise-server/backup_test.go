@@ -472,3 +472,39 @@ func TestRestoreBadInput(t *testing.T) {
 		t.Errorf("restore under a running server: %d %q", code, msg)
 	}
 }
+
+func TestBackupOverTLS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	srv, _ := startServer(t, server.Config{DataDir: dir, TLS: true})
+	_, port, _ := strings.Cut(srv.HTTPAddr(), ":")
+	file := filepath.Join(t.TempDir(), "b.db")
+	// Found from --http and --tls, trusting the server's own CA.
+	code, out, msg := runCmd(t, "backup", "--data", dir, "--to", file, "--http", "0.0.0.0:"+port, "--tls")
+	if code != 0 || !strings.Contains(out, "through the server at https://127.0.0.1:"+port) {
+		t.Fatalf("backup over TLS: %d %q %q", code, msg, out)
+	}
+}
+
+func TestServerURL(t *testing.T) {
+	tests := []struct {
+		addr string
+		tls  bool
+		want string
+	}{
+		{"127.0.0.1:8080", false, "http://127.0.0.1:8080"},
+		{"127.0.0.1:8080", true, "https://127.0.0.1:8080"},
+		{"localhost:8080", false, "http://localhost:8080"},
+		{"0.0.0.0:8443", false, "https://127.0.0.1:8443"},
+		{":8443", false, "https://127.0.0.1:8443"},
+		{"[::1]:8080", false, "http://[::1]:8080"},
+		{"192.0.2.10:8443", false, "https://192.0.2.10:8443"},
+	}
+	for _, tt := range tests {
+		if got, err := serverURL(tt.addr, tt.tls); err != nil || got != tt.want {
+			t.Errorf("serverURL(%q, %v) = %q, %v; want %q", tt.addr, tt.tls, got, err, tt.want)
+		}
+	}
+	if _, err := serverURL("8080", false); err == nil {
+		t.Error("serverURL(8080) took a port without a host")
+	}
+}
