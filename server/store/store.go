@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -105,6 +107,7 @@ func Open(path string, opts Options) (*Store, error) {
 	// their list was a large part of every small commit.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType, NoFreelistSync: true,
+		InitialMmapSize: mmapSize(path),
 	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -155,6 +158,22 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// mmapSize is how much of the file bbolt maps from the start: at least
+// 1 GiB, and twice the file, on 64-bit machines (address space only). A
+// write that grows the file past the map must remap it, which waits for
+// every open read transaction; a backup is one that lasts seconds, and
+// ingest would stall behind it.
+func mmapSize(path string) int {
+	if strconv.IntSize < 64 {
+		return 0 // bbolt's own growth; address space is short
+	}
+	size := 1 << 30
+	if fi, err := os.Stat(path); err == nil && 2*fi.Size() > int64(size) {
+		size = int(2 * fi.Size())
+	}
+	return size
 }
 
 func be64(v uint64) []byte {
