@@ -61,7 +61,10 @@ type env struct {
 	admin string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with tune changing the API's configuration first.
+func newEnvWith(t *testing.T, tune func(cfg *api.Config, st *store.Store)) *env {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "valise.db"), store.Options{})
 	if err != nil {
@@ -82,10 +85,14 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	pub := &publisher{}
-	a, err := api.New(api.Config{
+	cfg := api.Config{
 		Fleet: f, Telemetry: st, Health: st, Publisher: pub, CommandKey: key, Provisioner: bundler{},
 		PublicURL: "http://valise.test:8080", MQTTURL: "tcp://valise.test:1883", Now: c.Now,
-	})
+	}
+	if tune != nil {
+		tune(&cfg, st)
+	}
+	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,10 @@
 package api_test
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,41 +21,15 @@ import (
 	"github.com/valise-numerique/valise/server/store"
 )
 
-// newBackupEnv is newEnv with the store behind GET /api/v1/backup.
+// newBackupEnv is newEnv with the store behind GET /api/v1/backup, or
+// without anything behind it.
 func newBackupEnv(t *testing.T, withBackup bool) *env {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "valise.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
-	_, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.New(fleet.Config{Store: st, Dedupe: st, Telemetry: st, Now: c.Now, ServerKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var admin string
-	if _, err := f.BootstrapAdmin(func(s string) error { admin = s; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	cfg := api.Config{
-		Fleet: f, Telemetry: st, Health: st, CommandKey: key,
-		PublicURL: "http://valise.test:8080", MQTTURL: "tcp://valise.test:1883", Now: c.Now,
-	}
-	if withBackup {
-		cfg.Backup = st
-	}
-	a, err := api.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	return &env{srv: srv, st: st, fleet: f, clock: c, admin: admin}
+	return newEnvWith(t, func(cfg *api.Config, st *store.Store) {
+		if withBackup {
+			cfg.Backup = st
+		}
+	})
 }
 
 // TestBackupUnderIngest takes a backup through the API while reports are
