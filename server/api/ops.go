@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/valise-numerique/valise/internal/apitype"
 	"github.com/valise-numerique/valise/server/fleet"
@@ -149,10 +148,9 @@ func (a *API) listKits(w http.ResponseWriter, r *http.Request, _ fleet.Principal
 		return
 	}
 	n := a.newNames()
-	now := a.cfg.Now()
 	out := make([]apitype.Kit, 0, len(kits))
 	for _, ks := range kits {
-		out = append(out, toKit(ks, n, now))
+		out = append(out, toKit(ks, n))
 	}
 	if len(kits) == limit {
 		w.Header().Set(HeaderNextAfter, kits[len(kits)-1].Kit.Label)
@@ -173,7 +171,7 @@ func (a *API) writeKit(w http.ResponseWriter, r *http.Request, status int, ref s
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, status, toKit(ks, a.newNames(), a.cfg.Now()))
+	writeJSON(w, status, toKit(ks, a.newNames()))
 }
 
 // addKitDevices answers POST /api/v1/kits/{ref}/devices.
@@ -242,7 +240,7 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request, p fleet.Principal
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toLoan(fleet.LoanStatus{Loan: l, Overdue: overdue(l, a.cfg.Now())}))
+	writeJSON(w, http.StatusCreated, toLoan(fleet.LoanStatus{Loan: l, Overdue: l.OverdueAt(a.cfg.Now())}))
 }
 
 // checkin answers POST /api/v1/kits/{ref}/checkin with the closed loan.
@@ -551,25 +549,21 @@ func toVenue(v fleet.Venue) apitype.Venue {
 
 // toKit converts a kit's status. Each device carries its live telemetry
 // when ks has it (KitStatus), and the kit's open loan, if any, says
-// whether it is overdue (at now) and which devices may be lost.
-func toKit(ks fleet.KitStatus, n *names, now time.Time) apitype.Kit {
+// whether it is overdue and which devices may be lost.
+func toKit(ks fleet.KitStatus, n *names) apitype.Kit {
 	k := ks.Kit
 	out := apitype.Kit{
 		ID: k.ID, Label: k.Label, State: string(ks.State), Home: k.Home, HomeName: ks.HomeName,
 		Accessories: k.Accessories, Missing: k.Missing, Devices: make([]apitype.KitDevice, 0, len(ks.Devices)),
 		Notes: toNotes(k.Notes), CreatedAt: k.CreatedAt,
 	}
-	var lost []string
 	for _, kd := range ks.Devices {
 		dev := toDevice(kd.Device, liveSummary(kd.Live), kd.Live.Reported)
 		dev.KitLabel, dev.VenueName = k.Label, n.venue(kd.Device.Venue)
 		out.Devices = append(out.Devices, apitype.KitDevice{Device: dev, Ready: kd.Ready, Why: kd.Why, Flags: kd.Flags})
-		if slices.Contains(kd.Flags, fleet.FlagPossiblyLost) {
-			lost = append(lost, kd.Device.AssetTag)
-		}
 	}
 	if ks.Loan != nil {
-		l := toLoan(fleet.LoanStatus{Loan: *ks.Loan, Overdue: overdue(*ks.Loan, now), PossiblyLost: lost})
+		l := toLoan(*ks.Loan)
 		out.Loan = &l
 	}
 	return out
@@ -580,10 +574,6 @@ func liveSummary(l fleet.Live) store.Summary {
 	return store.Summary{LastSeen: l.LastSeen, Online: l.Online, BatteryHealth: l.BatteryHealth, BatteryCharge: l.Charge}
 }
 
-// overdue reports whether l is open past its due time at now.
-func overdue(l fleet.Loan, now time.Time) bool {
-	return l.Open() && now.After(l.DueAt)
-}
 
 // toLoan converts a loan, naming its devices by asset tag.
 func toLoan(ls fleet.LoanStatus) apitype.Loan {

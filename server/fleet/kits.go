@@ -254,14 +254,14 @@ func (f *Fleet) kitStatus(l lookup, k Kit, live bool) (KitStatus, error) {
 			return st, err
 		}
 	}
+	now := f.now()
 	if k.Loan != "" {
 		loan, err := l.tx.Loan(k.Loan)
 		if err != nil {
 			return st, fmt.Errorf("loan %s of %s: %w", k.Loan, k.Label, err)
 		}
-		st.Loan = &loan
+		st.Loan = &LoanStatus{Loan: loan, Overdue: loan.OverdueAt(now)}
 	}
-	now := f.now()
 	incomplete, notReady := len(k.Devices) == 0 || len(k.Missing) > 0, false
 	for _, id := range k.Devices {
 		d, err := l.tx.Device(id)
@@ -283,6 +283,9 @@ func (f *Fleet) kitStatus(l lookup, k Kit, live bool) (KitStatus, error) {
 				return st, err
 			}
 			kd.Flags = f.flags(d, kd.Live, st.Loan, now)
+			if st.Loan != nil && slices.Contains(kd.Flags, FlagPossiblyLost) {
+				st.Loan.PossiblyLost = append(st.Loan.PossiblyLost, d.AssetTag)
+			}
 		}
 		if missing {
 			kd.Flags = append(kd.Flags, FlagMissing)
@@ -332,24 +335,21 @@ func (f *Fleet) liveOf(device string) (Live, error) {
 	return lv, nil
 }
 
-// flags lists the warnings live telemetry gives about d; loan is the
-// kit's open loan, if any.
-func (f *Fleet) flags(d Device, lv Live, loan *Loan, now time.Time) []string {
+// flags lists the warnings live telemetry gives about d: the kinds of
+// checkout's pre-flight shortfalls (a hotspot that reports no modem has
+// no SIM either), then possibly lost while out on loan, and a changed
+// hardware.
+func (f *Fleet) flags(d Device, lv Live, loan *LoanStatus, now time.Time) []string {
 	var out []string
-	switch {
-	case !lv.Reported:
-		out = append(out, FlagNeverReported)
-	case now.Sub(lv.LastSeen) > f.cfg.Preflight:
-		out = append(out, FlagSilent)
+	for _, sf := range f.preflight(d, lv, now) {
+		kind := sf.Kind
+		if kind == ShortfallNoModem {
+			kind = FlagNoSIM
+		}
+		out = append(out, kind)
 	}
 	if loan != nil && d.Loan == loan.ID && silentSince(lv, loan.OutAt, now) > f.cfg.LostAfter {
 		out = append(out, FlagPossiblyLost)
-	}
-	if lv.Charge != nil && *lv.Charge < f.cfg.MinCharge {
-		out = append(out, FlagLowCharge)
-	}
-	if d.Class == "hotspot" && (lv.SIM == nil || !*lv.SIM) {
-		out = append(out, FlagNoSIM)
 	}
 	if d.HardwareChanged {
 		out = append(out, FlagHardwareChanged)

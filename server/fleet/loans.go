@@ -551,7 +551,7 @@ func (f *Fleet) statuses(loans []Loan, now time.Time) []LoanStatus {
 	for _, l := range loans {
 		st := LoanStatus{Loan: l}
 		if l.Open() {
-			st.Overdue = now.After(l.DueAt)
+			st.Overdue = l.OverdueAt(now)
 			for _, ld := range l.Devices {
 				if !known {
 					break

@@ -98,8 +98,8 @@ type KitStatus struct {
 	// HomeName is the name of the kit's home venue.
 	HomeName string
 	Devices  []KitDevice
-	// Loan is the open loan, if any.
-	Loan *Loan
+	// Loan is the open loan, if any, with what is true of it now.
+	Loan *LoanStatus
 }
 
 // KitDevice is one device of a kit, with its readiness.
@@ -211,6 +211,9 @@ func (s Shortfall) String() string {
 
 // Open reports whether the kit is still out.
 func (l Loan) Open() bool { return l.ReturnedAt.IsZero() }
+
+// OverdueAt reports whether the kit is still out past its due time at now.
+func (l Loan) OverdueAt(now time.Time) bool { return l.Open() && now.After(l.DueAt) }
 
 // LoanDevice is a device as it went out.
 type LoanDevice struct {

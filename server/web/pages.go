@@ -187,8 +187,6 @@ func (w *Web) kits(rw http.ResponseWriter, r *http.Request, q *req) {
 // kitData is a kit's page: its status and the forms the viewer may use.
 type kitData struct {
 	Status fleet.KitStatus
-	// Overdue is true when the open loan is past its due time.
-	Overdue bool
 	// Refused lists, after a refused checkout, each blocking device and
 	// why.
 	Refused []string
@@ -218,7 +216,6 @@ func (w *Web) kitPage(q *req, ref string) (kitData, error) {
 		return kitData{}, err
 	}
 	d := kitData{Status: st, Home: st.Kit.Home, Form: map[string]string{}}
-	d.Overdue = st.Loan != nil && w.now().After(st.Loan.DueAt)
 	who := q.who
 	mayLend := who.Allowed(fleet.RoleMediateur, fleet.RoleLogistics)
 	d.Lender = who.Allowed(fleet.RoleLogistics)
