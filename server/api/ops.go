@@ -574,7 +574,6 @@ func liveSummary(l fleet.Live) store.Summary {
 	return store.Summary{LastSeen: l.LastSeen, Online: l.Online, BatteryHealth: l.BatteryHealth, BatteryCharge: l.Charge}
 }
 
-
 // toLoan converts a loan, naming its devices by asset tag.
 func toLoan(ls fleet.LoanStatus) apitype.Loan {
 	l := ls.Loan
