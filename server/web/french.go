@@ -60,12 +60,15 @@ var stateNames = map[fleet.State]string{
 	fleet.StateRetired:      "retirée",
 }
 
-func frState(s fleet.State) string {
-	if n, ok := stateNames[s]; ok {
+// french is the French of k in names, or k itself when names lacks it.
+func french[K ~string](names map[K]string, k K) string {
+	if n, ok := names[k]; ok {
 		return n
 	}
-	return string(s)
+	return string(k)
 }
+
+func frState(s fleet.State) string { return french(stateNames, s) }
 
 var kitStateNames = map[fleet.KitState]string{
 	fleet.KitAvailable:   "disponible",
@@ -74,12 +77,7 @@ var kitStateNames = map[fleet.KitState]string{
 	fleet.KitMaintenance: "en maintenance",
 }
 
-func frKitState(s fleet.KitState) string {
-	if n, ok := kitStateNames[s]; ok {
-		return n
-	}
-	return string(s)
-}
+func frKitState(s fleet.KitState) string { return french(kitStateNames, s) }
 
 var flagNames = map[string]string{
 	fleet.FlagSilent:          "silencieux",
@@ -91,12 +89,7 @@ var flagNames = map[string]string{
 	fleet.FlagMissing:         "manquant au retour",
 }
 
-func frFlag(f string) string {
-	if n, ok := flagNames[f]; ok {
-		return n
-	}
-	return f
-}
+func frFlag(f string) string { return french(flagNames, f) }
 
 var classNames = map[string]string{
 	"laptop":  "ordinateur portable",
@@ -105,12 +98,7 @@ var classNames = map[string]string{
 	"other":   "autre",
 }
 
-func frClass(c string) string {
-	if n, ok := classNames[c]; ok {
-		return n
-	}
-	return c
-}
+func frClass(c string) string { return french(classNames, c) }
 
 var venueKindNames = map[fleet.VenueKind]string{
 	fleet.VenueFranceServices: "France Services",
@@ -121,12 +109,7 @@ var venueKindNames = map[fleet.VenueKind]string{
 	fleet.VenueOther:          "autre",
 }
 
-func frVenueKind(k fleet.VenueKind) string {
-	if n, ok := venueKindNames[k]; ok {
-		return n
-	}
-	return string(k)
-}
+func frVenueKind(k fleet.VenueKind) string { return french(venueKindNames, k) }
 
 var roleNames = map[fleet.Role]string{
 	fleet.RoleMediateur:  "médiateur",
@@ -135,12 +118,7 @@ var roleNames = map[fleet.Role]string{
 	fleet.RoleAdmin:      "administrateur",
 }
 
-func frRole(r fleet.Role) string {
-	if n, ok := roleNames[r]; ok {
-		return n
-	}
-	return string(r)
-}
+func frRole(r fleet.Role) string { return french(roleNames, r) }
 
 var actionNames = map[string]string{
 	fleet.ActionEnrol:              "enrôlement",
@@ -162,12 +140,7 @@ var actionNames = map[string]string{
 	fleet.ActionImported:           "import",
 }
 
-func frAction(a string) string {
-	if n, ok := actionNames[a]; ok {
-		return n
-	}
-	return a
-}
+func frAction(a string) string { return french(actionNames, a) }
 
 // frWhy says in French why a device that is not ready is not, from its
 // state and dates (the fleet's own words are in English).
