@@ -272,11 +272,11 @@ func (f *Fleet) kitStatus(l lookup, k Kit, live bool) (KitStatus, error) {
 		missing := d.State == StateOnLoan && d.Loan != k.Loan
 		if live {
 			if kd.Ready {
-				if err := f.gate(l.tx, d); err != nil {
-					if !errors.Is(err, ErrNotWiped) {
-						return st, err
-					}
-					kd.Ready, kd.Why = false, "ready, but "+strings.TrimPrefix(gateReason(err), d.AssetTag+" ")
+				if kd.GateClosed, err = f.gateClosed(l.tx, d); err != nil {
+					return st, err
+				}
+				if kd.GateClosed != "" {
+					kd.Ready, kd.Why = false, "ready, but "+kd.GateClosed
 				}
 			}
 			if kd.Live, err = f.liveOf(d.ID); err != nil {
@@ -314,13 +314,18 @@ func (f *Fleet) kitStatus(l lookup, k Kit, live bool) (KitStatus, error) {
 	return st, nil
 }
 
-// gateReason is the gate's message without its sentinels' words.
-func gateReason(err error) string {
+// gateClosed says why d fails the wipe gate ("has not been wiped since
+// its return on …"), or "" when it passes.
+func (f *Fleet) gateClosed(tx Tx, d Device) (string, error) {
+	err := f.gate(tx, d)
+	if err == nil || !errors.Is(err, ErrNotWiped) {
+		return "", err
+	}
 	s := err.Error()
-	for _, p := range []string{ErrConflict.Error() + ": ", ErrNotWiped.Error() + ": "} {
+	for _, p := range []string{ErrConflict.Error() + ": ", ErrNotWiped.Error() + ": ", d.AssetTag + " "} {
 		s = strings.TrimPrefix(s, p)
 	}
-	return s
+	return s, nil
 }
 
 // liveOf reads a device's telemetry; without a Telemetry it never reported.

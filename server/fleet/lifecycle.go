@@ -173,12 +173,26 @@ func jsonTime(t time.Time) json.RawMessage {
 }
 
 // Gate reports whether a device passes the wipe gate now: nil if it does,
-// else an error wrapping ErrConflict and ErrNotWiped that says why. Kit
-// checkout asks it for every device.
+// else an error wrapping ErrConflict and ErrNotWiped that says why.
 func (f *Fleet) Gate(ref string) error {
 	d, err := f.Device(ref)
 	if err != nil {
 		return err
 	}
 	return f.cfg.Store.View(func(tx Tx) error { return f.gate(tx, d) })
+}
+
+// GateClosed says why a device fails the wipe gate now ("has not been
+// wiped since its return on …"), or "" when it passes.
+func (f *Fleet) GateClosed(ref string) (string, error) {
+	d, err := f.Device(ref)
+	if err != nil {
+		return "", err
+	}
+	var closed string
+	err = f.cfg.Store.View(func(tx Tx) error {
+		closed, err = f.gateClosed(tx, d)
+		return err
+	})
+	return closed, err
 }

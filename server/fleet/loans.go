@@ -276,13 +276,11 @@ func (f *Fleet) blocking(tx Tx, d Device, override bool) (string, error) {
 	if d.State != StateReady {
 		return f.why(d), nil
 	}
-	if err := f.gate(tx, d); err != nil {
-		if errors.Is(err, ErrNotWiped) {
-			return "ready, but " + strings.TrimPrefix(gateReason(err), d.AssetTag+" "), nil
-		}
-		return "", err
+	closed, err := f.gateClosed(tx, d)
+	if closed != "" {
+		closed = "ready, but " + closed
 	}
-	return "", nil
+	return closed, err
 }
 
 // goOnLoan moves d to on_loan: through the transition table from ready,

@@ -110,6 +110,8 @@ type KitDevice struct {
 	Ready bool
 	// Why says why it is not ready ("needs_wipe since return on 12 Nov").
 	Why string
+	// GateClosed says why a device in state ready fails the wipe gate.
+	GateClosed string
 	// Flags are warnings that do not block: FlagSilent, FlagLowCharge,
 	// FlagNoSIM, FlagPossiblyLost, FlagHardwareChanged.
 	Flags []string

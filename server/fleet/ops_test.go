@@ -565,3 +565,29 @@ func TestEnrolTokenPlacesDevice(t *testing.T) {
 		t.Errorf("device enrolled for a kit on loan: kit %q notes %+v", en2.Device.Kit, en2.Device.Notes)
 	}
 }
+
+func TestReadyDeviceFailingTheGate(t *testing.T) {
+	o := newOpsEnv(t)
+	// Back from somewhere after its last wipe, still marked ready.
+	o.clock.Add(time.Hour)
+	setDevice(t, o.st, o.a.id, func(d *fleet.Device) { d.LastReturnedAt = o.clock.Now() })
+	st, err := o.fleet.KitStatus("Kit 07")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd := st.Devices[0]
+	if kd.Ready || !strings.HasPrefix(kd.GateClosed, "has not been wiped since its return on") || kd.Why != "ready, but "+kd.GateClosed {
+		t.Errorf("ready device past its return: ready %v, gate %q, why %q", kd.Ready, kd.GateClosed, kd.Why)
+	}
+	if closed, err := o.fleet.GateClosed("VAL-0001"); err != nil || closed != kd.GateClosed {
+		t.Errorf("GateClosed = %q, %v; want %q", closed, err, kd.GateClosed)
+	}
+	if closed, err := o.fleet.GateClosed("VAL-0002"); err != nil || closed != "" {
+		t.Errorf("GateClosed of a wiped device = %q, %v", closed, err)
+	}
+	_, err = o.checkout(t, o.awa, "")
+	var refused *fleet.RefusedError
+	if !errors.As(err, &refused) || len(refused.Details()) != 1 || refused.Details()[0] != "VAL-0001: "+kd.Why {
+		t.Errorf("checkout: %v %v", err, refused)
+	}
+}

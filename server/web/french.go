@@ -190,9 +190,8 @@ func kitWhy(kd fleet.KitDevice, now time.Time, loc *time.Location) string {
 	if kd.Ready {
 		return ""
 	}
-	if kd.Device.State == fleet.StateReady {
-		gate := strings.TrimPrefix(kd.Why, "ready, but ")
-		return "prête, mais aucun certificat d’effacement valide depuis son dernier retour (" + gate + ")"
+	if kd.GateClosed != "" {
+		return "prête, mais aucun certificat d’effacement valide depuis son dernier retour (" + kd.GateClosed + ")"
 	}
 	return frWhy(kd.Device, now, loc)
 }

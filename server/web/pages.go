@@ -429,9 +429,7 @@ func (w *Web) device(rw http.ResponseWriter, r *http.Request, q *req) {
 	}
 	d := deviceData{Device: dev, KitLabel: n.kit(dev.Kit), VenueName: n.venue(dev.Venue)}
 	if dev.State == fleet.StateReady {
-		if err := w.cfg.Fleet.Gate(dev.ID); errors.Is(err, fleet.ErrNotWiped) {
-			d.GateClosed = strings.TrimPrefix(strings.TrimPrefix(err.Error(), fleet.ErrConflict.Error()+": "), fleet.ErrNotWiped.Error()+": ")
-		} else if err != nil {
+		if d.GateClosed, err = w.cfg.Fleet.GateClosed(dev.ID); err != nil {
 			w.fail(rw, r, q, err)
 			return
 		}
