@@ -312,29 +312,9 @@ func (f *Fleet) AuthenticateDevice(username, password string) (string, bool) {
 // Device returns the device a reference names: its id, or its asset tag in
 // any case.
 func (f *Fleet) Device(ref string) (Device, error) {
-	ref = strings.TrimSpace(ref)
-	if ref == "" || len(ref) > 128 {
-		return Device{}, fmt.Errorf("%w: empty or overlong device reference", ErrInvalid)
-	}
-	d, err := f.cfg.Store.Device(strings.ToLower(ref))
-	if err == nil {
-		return d, nil
-	}
-	if !errors.Is(err, ErrNotFound) {
-		return Device{}, fmt.Errorf("read device %s: %w", ref, err)
-	}
-	id, err := f.cfg.Store.DeviceIDByTag(strings.ToUpper(ref))
-	if errors.Is(err, ErrNotFound) {
-		return Device{}, fmt.Errorf("%w: no device matches %s", ErrNotFound, ref)
-	}
-	if err != nil {
-		return Device{}, fmt.Errorf("read device %s: %w", ref, err)
-	}
-	d, err = f.cfg.Store.Device(id)
-	if err != nil {
-		return Device{}, fmt.Errorf("read device %s: %w", ref, err)
-	}
-	return d, nil
+	var d Device
+	err := f.view(func(l lookup) (err error) { d, err = l.device(ref); return err })
+	return d, err
 }
 
 // DeviceCounts returns how many devices are in each lifecycle state.

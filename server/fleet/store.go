@@ -12,20 +12,14 @@ type Store interface {
 	OpsStore
 }
 
-// DeviceStore reads devices and runs enrolments.
+// DeviceStore runs enrolments; devices are read through transactions
+// (Tx) and pages (OpsStore.DeviceList).
 type DeviceStore interface {
 	// Enroll runs fn inside one write transaction, with the enrolment token
 	// whose hash is tokenHash (ErrNotFound if none). Whatever fn writes
 	// through tx, and the token as fn leaves it (its use count), commit
 	// together when fn returns nil; nothing is written when it fails.
 	Enroll(tokenHash string, fn func(tok *EnrollToken, tx EnrollTx) error) error
-	// Device returns the device with this id.
-	Device(id string) (Device, error)
-	// DeviceIDByTag returns the id of the device with this asset tag
-	// (exact, upper case).
-	DeviceIDByTag(tag string) (string, error)
-	// Devices returns every device, in no particular order.
-	Devices() ([]Device, error)
 }
 
 // EnrollTx is the view of the write transaction that Store.Enroll hands
