@@ -282,24 +282,30 @@ const maxDeviceKeys = 16
 // maxTries bounds the loops that look for a free id or asset tag.
 const maxTries = 1000
 
+// freeDeviceID returns a device id no device has.
+func (f *Fleet) freeDeviceID(tx Tx) (string, error) {
+	for range maxTries {
+		id, err := f.newID("d")
+		if err != nil {
+			return "", err
+		}
+		if _, err := tx.Device(id); errors.Is(err, ErrNotFound) {
+			return id, nil
+		} else if err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no free device id after %d tries", maxTries)
+}
+
 // newDevice makes a device with a fresh id and the next free asset tag
 // (or the one a technician gave, when free).
 func (f *Fleet) newDevice(tx EnrollTx, fp wire.Fingerprint, now time.Time) (Device, error) {
-	d := Device{State: StateIntake, EnrolledAt: now}
-	for i := 0; d.ID == ""; i++ {
-		if i == maxTries {
-			return Device{}, fmt.Errorf("no free device id after %d tries", maxTries)
-		}
-		id, err := f.newID("d")
-		if err != nil {
-			return Device{}, err
-		}
-		if _, err := tx.Device(id); errors.Is(err, ErrNotFound) {
-			d.ID = id
-		} else if err != nil {
-			return Device{}, err
-		}
+	id, err := f.freeDeviceID(tx)
+	if err != nil {
+		return Device{}, err
 	}
+	d := Device{ID: id, State: StateIntake, EnrolledAt: now}
 	if fp.AssetTag != "" {
 		owner, err := tx.TagOwner(fp.AssetTag)
 		if err != nil {

@@ -500,22 +500,6 @@ func setSerial(d *Device, serial, imei, class string) {
 	d.Fingerprint = d.Fingerprint.Normalize()
 }
 
-// freeDeviceID returns a device id no device has.
-func (f *Fleet) freeDeviceID(tx Tx) (string, error) {
-	for range maxTries {
-		id, err := f.newID("d")
-		if err != nil {
-			return "", err
-		}
-		if _, err := tx.Device(id); errors.Is(err, ErrNotFound) {
-			return id, nil
-		} else if err != nil {
-			return "", err
-		}
-	}
-	return "", fmt.Errorf("no free device id after %d tries", maxTries)
-}
-
 // venueKinds maps what a file may say of a venue's kind, by NameKey.
 var venueKinds = map[string]VenueKind{
 	"france services": VenueFranceServices, "maison france services": VenueFranceServices, "msap": VenueFranceServices,
